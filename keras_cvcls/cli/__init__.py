@@ -1,0 +1,1 @@
+"""The ``keras-cvcls`` command line: a thin layer over the library."""

@@ -1,0 +1,478 @@
+"""Image-classification datasets: folders of class subfolders, CSV files and lists."""
+
+import concurrent.futures
+import csv
+import dataclasses
+import json
+import os
+
+from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, BadImageError, ImageInfo
+from keras_cvcls.data.image_check import check_image, is_hidden
+from keras_cvcls.data.label_fixes import SIDECAR_DIRNAME, SIDECAR_FILENAME, LabelFixes
+from keras_cvcls.data.split import stratified_split_indices
+
+CHECK_CACHE_FILENAME = "checks.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRecord:
+    """One usable image of a dataset.
+
+    Attributes:
+        id: stable id: the path relative to the dataset root, with ``/`` separators
+            (for list datasets, the path as given). Label fixes are keyed by it.
+        name: file name.
+        label: label after label fixes.
+        path: absolute path of the file.
+        orientation: EXIF orientation (1 = upright); applied when decoding.
+        width: stored width in pixels.
+        height: stored height in pixels.
+        original_label: the label from the folder, CSV or list, before fixes.
+    """
+
+    id: str
+    name: str
+    label: str
+    path: str
+    orientation: int = 1
+    width: int = 0
+    height: int = 0
+    original_label: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedFile:
+    """A file (or folder) left out of a dataset, with the reason."""
+
+    path: str
+    reason: str
+    error: bool = True  # False for files that are simply not data (hidden files)
+
+
+class ImageValidationError(ValueError):
+    """Raised by ``strict=True`` dataset creation; lists every bad file."""
+
+    def __init__(self, skipped):
+        self.skipped = list(skipped)
+        lines = "\n".join(f"  {s.path}: {s.reason}" for s in self.skipped)
+        super().__init__(
+            f"{len(self.skipped)} file(s) cannot be used as images:\n{lines}\n"
+            "Fix or remove them, or create the dataset with strict=False to skip them."
+        )
+
+
+def _progress(total, desc, enabled):
+    from tqdm.auto import tqdm
+
+    # enabled=None: show the bar only on a terminal, and only for work worth a bar.
+    disable = (not enabled) if enabled is not None else (total < 200 or None)
+    return tqdm(total=total, desc=desc, unit="img", disable=disable, leave=False)
+
+
+class _CheckCache:
+    """Results of earlier checks, keyed by id, valid while size and mtime match."""
+
+    def __init__(self, path, max_pixels):
+        self.path, self.max_pixels, self.entries, self.dirty = path, max_pixels, {}, False
+        if path and os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    data = json.load(f)
+                if data.get("max_pixels") == max_pixels:
+                    self.entries = data.get("entries", {})
+            except (OSError, ValueError):
+                self.entries = {}
+
+    @staticmethod
+    def _stamp(path):
+        st = os.stat(path)
+        return [st.st_size, st.st_mtime_ns]
+
+    def get(self, key, path):
+        entry = self.entries.get(key)
+        try:
+            if entry and entry["stamp"] == self._stamp(path):
+                return entry
+        except OSError:
+            pass
+        return None
+
+    def put(self, key, path, info=None, reason=None):
+        try:
+            stamp = self._stamp(path)
+        except OSError:
+            return
+        self.entries[key] = {"stamp": stamp, "info": dataclasses.asdict(info) if info else None, "reason": reason}
+        self.dirty = True
+
+    def save(self):
+        if not (self.path and self.dirty):
+            return
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            tmp = self.path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"max_pixels": self.max_pixels, "entries": self.entries}, f)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only data folder only costs a re-check next time
+
+
+def _check_all(entries, *, max_pixels, cache_path, progress):
+    """Checks ``(id, path, label)`` entries in parallel; returns records and skipped files."""
+    cache = _CheckCache(cache_path, max_pixels)
+
+    def check(entry):
+        key, path, _ = entry
+        cached = cache.get(key, path)
+        if cached:
+            return (ImageInfo(**cached["info"]), None) if cached["info"] else (None, cached["reason"])
+        try:
+            info, reason = check_image(path, max_pixels=max_pixels), None
+        except BadImageError as e:
+            info, reason = None, str(e)
+        cache.put(key, path, info, reason)
+        return info, reason
+
+    records, skipped = [], []
+    workers = min(8, 2 * (os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool, _progress(
+        len(entries), "Checking images", progress
+    ) as bar:
+        for (key, path, label), (info, reason) in zip(entries, pool.map(check, entries)):
+            bar.update(1)
+            if info is None:
+                skipped.append(SkippedFile(path, reason))
+            else:
+                records.append(
+                    ImageRecord(key, os.path.basename(path), label, path, info.orientation, info.width, info.height, label)
+                )
+    cache.save()
+    return records, skipped
+
+
+class ClassificationDataset:
+    """A labelled set of images, checked when created.
+
+    Create one with :meth:`from_directory` (one subfolder per label),
+    :meth:`from_csv` or :meth:`from_list`. Every file is checked when the dataset
+    is created: corrupt, truncated, empty, non-image, unsupported and oversized
+    files are left out and listed in :attr:`skipped` with a reason (or, with
+    ``strict=True``, raise one :class:`ImageValidationError` listing them all).
+
+    Attributes:
+        name: the dataset's name.
+        labels: label names in sorted order; integer label ids index this list.
+        images: the usable :class:`ImageRecord` s, after label fixes.
+        skipped: :class:`SkippedFile` s left out, with reasons.
+        root: the folder the dataset was read from, if any.
+
+    Example:
+        >>> ds = ClassificationDataset.from_directory("photos/")
+        >>> train, test = ds.split(train_size=0.66, seed=0)
+        >>> ds.relabel(ds.images[0], "dog")  # saved beside the data
+    """
+
+    def __init__(self, records, labels=None, *, name=None, root=None, skipped=(), fixes=None):
+        self.name = name or (os.path.basename(os.path.normpath(root)) if root else "dataset")
+        self.root = root
+        self._records = list(records)
+        self.skipped = list(skipped)
+        self._fixes = fixes if fixes is not None else LabelFixes()
+        if labels is None:
+            labels = sorted({r.original_label for r in self._records} | set(self._fixes.relabeled.values()))
+        self.labels = list(labels)
+        self._images = None
+
+    # ----------------------------------------------------------------- creation
+    @classmethod
+    def from_directory(cls, root, *, name=None, strict=False, max_pixels=DEFAULT_MAX_PIXELS, progress=None):
+        """Reads a folder with one subfolder per label.
+
+        Images may sit in nested folders below their label folder. Hidden files
+        and folders are skipped. Label fixes saved beside the data (in
+        ``ROOT/.keras_cvcls/label_fixes.json``) are re-applied.
+
+        Args:
+            root: the folder.
+            name: dataset name (default: the folder's name).
+            strict: raise :class:`ImageValidationError` if any file is bad.
+            max_pixels: largest width x height accepted (decompression-bomb guard).
+            progress: show a progress bar (None: only on a terminal, for large folders).
+
+        Raises:
+            ValueError: if ``root`` is not a folder or holds no usable image.
+            ImageValidationError: with ``strict=True``, listing every bad file.
+        """
+        if not isinstance(root, (str, os.PathLike)) or not os.path.isdir(root):
+            raise ValueError(
+                "root must be an existing folder with one subfolder per label. "
+                f"Received: root={os.fspath(root) if isinstance(root, os.PathLike) else root!r}"
+            )
+        root = os.path.abspath(os.fspath(root))
+        entries, skipped, label_dirs = [], [], {}
+        for entry in sorted(os.scandir(root), key=lambda e: e.name):
+            if entry.name == SIDECAR_DIRNAME:
+                continue
+            if is_hidden(entry.name):
+                skipped.append(SkippedFile(entry.path, "hidden file or folder (ignored)", error=False))
+            elif entry.is_dir():
+                label_dirs[entry.name] = entry.path
+            else:
+                skipped.append(SkippedFile(entry.path, "not inside a label folder (put images in ROOT/LABEL/)"))
+        for label, label_dir in label_dirs.items():
+            for dirpath, dirnames, filenames in os.walk(label_dir):
+                hidden_dirs = [d for d in dirnames if is_hidden(d)]
+                for d in hidden_dirs:
+                    skipped.append(SkippedFile(os.path.join(dirpath, d), "hidden file or folder (ignored)", error=False))
+                dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+                for filename in sorted(filenames):
+                    path = os.path.join(dirpath, filename)
+                    if is_hidden(filename):
+                        skipped.append(SkippedFile(path, "hidden file or folder (ignored)", error=False))
+                    elif os.path.splitext(filename)[1].lower() not in IMAGE_EXTENSIONS:
+                        ext = os.path.splitext(filename)[1] or "no extension"
+                        skipped.append(SkippedFile(path, f"not an image file ({ext})"))
+                    else:
+                        key = os.path.relpath(path, root).replace(os.sep, "/")
+                        entries.append((key, path, label))
+        sidecar_dir = os.path.join(root, SIDECAR_DIRNAME)
+        records, bad = _check_all(
+            entries, max_pixels=max_pixels, cache_path=os.path.join(sidecar_dir, CHECK_CACHE_FILENAME), progress=progress
+        )
+        skipped.extend(bad)
+        present = {r.original_label for r in records}
+        for label, label_dir in label_dirs.items():
+            if label not in present:
+                skipped.append(SkippedFile(label_dir, "label folder has no usable images; the label is left out"))
+        fixes = LabelFixes(os.path.join(sidecar_dir, SIDECAR_FILENAME))
+        return cls._finish(records, skipped, fixes, name=name, root=root, strict=strict)
+
+    @classmethod
+    def create_from_dir(cls, dataset_name, root, **kwargs):
+        """cvtk's spelling of :meth:`from_directory`."""
+        return cls.from_directory(root, name=dataset_name, **kwargs)
+
+    @classmethod
+    def from_list(cls, items, *, name=None, root=None, sidecar=None, strict=False, max_pixels=DEFAULT_MAX_PIXELS, progress=None):
+        """Creates a dataset from ``(path, label)`` pairs.
+
+        Args:
+            items: iterable of ``(path, label)``. Relative paths are resolved against ``root``
+                (default: the working directory); an image's id is the path as given.
+            name: dataset name.
+            root: folder relative paths are resolved against.
+            sidecar: JSON file for label fixes (default: fixes are kept in memory only).
+            strict, max_pixels, progress: as in :meth:`from_directory`.
+        """
+        base = os.path.abspath(os.fspath(root)) if root else os.getcwd()
+        entries, skipped = [], []
+        for i, item in enumerate(items):
+            try:
+                path, label = item
+            except (TypeError, ValueError):
+                raise ValueError(f"items must be (path, label) pairs. Received: item {i}={item!r}") from None
+            label = str(label).strip()
+            path = os.fspath(path)
+            full = path if os.path.isabs(path) else os.path.join(base, path)
+            if not label:
+                skipped.append(SkippedFile(full, "empty label"))
+            elif not os.path.isfile(full):
+                skipped.append(SkippedFile(full, "file not found"))
+            else:
+                entries.append((path.replace(os.sep, "/"), os.path.abspath(full), label))
+        cache = os.path.join(os.path.dirname(os.path.abspath(sidecar)), CHECK_CACHE_FILENAME) if sidecar else None
+        records, bad = _check_all(entries, max_pixels=max_pixels, cache_path=cache, progress=progress)
+        return cls._finish(records, skipped + bad, LabelFixes(sidecar), name=name, root=root, strict=strict)
+
+    @classmethod
+    def from_csv(cls, csv_path, *, path_column="path", label_column="label", root=None, **kwargs):
+        """Creates a dataset from a CSV file of image paths and labels.
+
+        The file has a header row naming ``path_column`` and ``label_column``, or
+        no header and two columns (path, label). Relative paths are resolved
+        against ``root`` (default: the CSV file's folder). Label fixes go to
+        ``CSV_DIR/.keras_cvcls/CSV_NAME.label_fixes.json``.
+        """
+        if not os.path.isfile(csv_path):
+            raise ValueError(f"CSV file not found. Received: csv_path={csv_path!r}")
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
+        if not rows:
+            raise ValueError(f"The CSV file is empty. Received: csv_path={csv_path!r}")
+        header = [cell.strip() for cell in rows[0]]
+        if path_column in header and label_column in header:
+            p, l = header.index(path_column), header.index(label_column)
+            rows = rows[1:]
+        elif len(header) >= 2:
+            p, l = 0, 1
+        else:
+            raise ValueError(
+                f"The CSV needs a header with {path_column!r} and {label_column!r} columns, or two columns "
+                f"(path, label). Received: header={header!r}"
+            )
+        items = [(row[p].strip(), row[l].strip() if len(row) > l else "") for row in rows]
+        csv_dir = os.path.dirname(os.path.abspath(csv_path))
+        sidecar = os.path.join(
+            csv_dir, SIDECAR_DIRNAME, os.path.basename(csv_path) + "." + SIDECAR_FILENAME.replace("_", "-")
+        )
+        kwargs.setdefault("name", os.path.splitext(os.path.basename(csv_path))[0])
+        return cls.from_list(items, root=root or csv_dir, sidecar=sidecar, **kwargs)
+
+    @classmethod
+    def _finish(cls, records, skipped, fixes, *, name, root, strict):
+        if strict and any(s.error for s in skipped):
+            raise ImageValidationError([s for s in skipped if s.error])
+        if not records:
+            reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5])
+            raise ValueError(
+                "No usable images found. Expected image files in one subfolder per label "
+                f"(ROOT/LABEL/IMAGE.jpg) or (path, label) pairs. Received: root={root!r}"
+                + (f". Skipped: {reasons}" if reasons else "")
+            )
+        records.sort(key=lambda r: (r.original_label, r.id))
+        return cls(records, name=name, root=root, skipped=skipped, fixes=fixes)
+
+    # ------------------------------------------------------------------ access
+    @property
+    def images(self):
+        """Usable images after label fixes (excluded images left out), in a stable order."""
+        if self._images is None:
+            fixes = self._fixes
+            self._images = [
+                dataclasses.replace(r, label=fixes.relabeled.get(r.id, r.original_label))
+                for r in self._records
+                if r.id not in fixes.excluded
+            ]
+        return self._images
+
+    @property
+    def excluded(self):
+        """Images excluded by a label fix."""
+        return [r for r in self._records if r.id in self._fixes.excluded]
+
+    @property
+    def label_ids(self):
+        """Integer label id of each image, indexing :attr:`labels`."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        return [index[r.label] for r in self.images]
+
+    def __len__(self):
+        return len(self.images)
+
+    def __iter__(self):
+        return iter(self.images)
+
+    def __getitem__(self, index):
+        return self.images[index]
+
+    def __repr__(self):
+        return f"ClassificationDataset(name={self.name!r}, num_images={len(self)}, labels={self.labels!r})"
+
+    def counts(self):
+        """Number of images per label, in label order."""
+        counts = {label: 0 for label in self.labels}
+        for r in self.images:
+            counts[r.label] += 1
+        return counts
+
+    def summary(self):
+        """Counts per label and skipped files, as a JSON-serialisable dict.
+
+        Returns:
+            ``{"num_images": int, "labels": [str], "counts": {label: int},
+            "skipped": [{"path": str, "reason": str}]}``; paths are absolute.
+        """
+        return {
+            "num_images": len(self),
+            "labels": list(self.labels),
+            "counts": self.counts(),
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+        }
+
+    def print_info(self):
+        """Prints counts per label and skipped files (cvtk's ``print_info``)."""
+        print(format_summary(self.summary(), name=self.name))
+
+    # ------------------------------------------------------------------ splits
+    def split(self, train_size=0.66, *, stratify=True, seed=None):
+        """Splits into ``(train, test)`` datasets.
+
+        Deterministic for a seed. With ``stratify=True`` each label is split on its
+        own, and a label with at least two images is on both sides. Both sides keep
+        this dataset's full label list (so label ids agree) and its label fixes.
+
+        Args:
+            train_size: fraction of images for the train side, 0 < train_size < 1.
+            stratify: keep label proportions on both sides.
+            seed: int seed.
+        """
+        images = self.images
+        train_idx, test_idx = stratified_split_indices(
+            [r.label for r in images], train_size, stratify=stratify, seed=seed
+        )
+        return self.subset([images[i].id for i in train_idx], "train"), self.subset(
+            [images[i].id for i in test_idx], "test"
+        )
+
+    def subset(self, ids, suffix="subset"):
+        """A dataset of the images with the given ids, sharing labels and label fixes."""
+        wanted = set(ids)
+        unknown = wanted - {r.id for r in self._records}
+        if unknown:
+            raise ValueError(f"Unknown image ids. Received: ids={sorted(unknown)[:5]!r}")
+        records = [r for r in self._records if r.id in wanted]
+        return ClassificationDataset(records, self.labels, name=f"{self.name}-{suffix}", root=self.root, fixes=self._fixes)
+
+    # -------------------------------------------------------------- label fixes
+    def _find(self, image):
+        key = image.id if isinstance(image, ImageRecord) else os.fspath(image)
+        for r in self._records:
+            if key in (r.id, r.path) or os.path.abspath(key) == r.path:
+                return r
+        raise ValueError(f"The image is not in this dataset. Received: image={key!r}")
+
+    def relabel(self, image, label):
+        """Gives an image another label; saved to the sidecar and re-applied on load.
+
+        Args:
+            image: an :class:`ImageRecord`, an image id, or a path.
+            label: one of :attr:`labels`.
+        """
+        if label not in self.labels:
+            raise ValueError(f"Unknown label. Expected one of {self.labels}. Received: label={label!r}")
+        record = self._find(image)
+        self._fixes.relabel(record.id, label, record.original_label)
+        self._images = None
+
+    def exclude(self, image, excluded=True):
+        """Leaves an image out (``excluded=False`` brings it back); saved to the sidecar."""
+        record = self._find(image)
+        self._fixes.exclude(record.id, excluded)
+        self._images = None
+
+    def reload_fixes(self):
+        """Re-reads the label-fix sidecar (after another process changed it)."""
+        if self._fixes.path:
+            self._fixes.__init__(self._fixes.path)
+        self._images = None
+
+    # ---------------------------------------------------------------- pipelines
+    def to_tf_dataset(self, **kwargs):
+        """A batched ``tf.data.Dataset`` of ``(images, label_ids)``; see :func:`make_pipeline`."""
+        from keras_cvcls.data.pipeline import make_pipeline
+
+        return make_pipeline(self, **kwargs)
+
+
+def format_summary(summary, name=None):
+    """Human-readable text for :meth:`ClassificationDataset.summary`."""
+    width = max([len(label) for label in summary["labels"]] + [5])
+    lines = [f"Dataset {name}: " if name else "", f"{summary['num_images']} images, {len(summary['labels'])} labels"]
+    lines = ["".join(lines)]
+    for label, count in summary["counts"].items():
+        lines.append(f"  {label:<{width}}  {count}")
+    if summary["skipped"]:
+        lines.append(f"Skipped {len(summary['skipped'])} file(s):")
+        lines.extend(f"  {s['path']}: {s['reason']}" for s in summary["skipped"])
+    return "\n".join(lines)

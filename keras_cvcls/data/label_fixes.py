@@ -1,0 +1,76 @@
+"""Label fixes (relabelled and excluded images) kept in a sidecar file beside the data.
+
+Fixes made by hand or in the annotation UI are written here at once (atomically)
+and re-applied whenever the dataset is loaded again, so they survive a restart
+without touching the image files themselves.
+"""
+
+import json
+import os
+import tempfile
+
+SIDECAR_DIRNAME = ".keras_cvcls"
+SIDECAR_FILENAME = "label_fixes.json"
+FORMAT_VERSION = 1
+
+
+class LabelFixes:
+    """Relabels and exclusions by image id, optionally persisted to ``path``.
+
+    Args:
+        path: JSON file to read and write, or ``None`` to keep fixes in memory only.
+    """
+
+    def __init__(self, path=None):
+        self.path = path
+        self.relabeled = {}
+        self.excluded = set()
+        if path and os.path.exists(path):
+            self._read()
+
+    def _read(self):
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+            self.relabeled = {str(k): str(v) for k, v in data.get("relabel", {}).items()}
+            self.excluded = {str(i) for i in data.get("exclude", [])}
+        except (OSError, ValueError, AttributeError) as e:
+            raise ValueError(
+                f"The label-fix file {self.path} cannot be read ({e}). Fix or delete it. "
+                f"Received: path={self.path!r}"
+            ) from None
+
+    def save(self):
+        if not self.path:
+            return
+        directory = os.path.dirname(os.path.abspath(self.path))
+        data = {
+            "version": FORMAT_VERSION,
+            "relabel": dict(sorted(self.relabeled.items())),
+            "exclude": sorted(self.excluded),
+        }
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".label_fixes.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1, ensure_ascii=False)
+            os.replace(tmp, self.path)
+        except OSError as e:
+            raise OSError(
+                f"Cannot save label fixes to {self.path}: {e.strerror}. "
+                "Make the data folder writable or pass another sidecar path."
+            ) from None
+
+    def relabel(self, image_id, label, original_label):
+        if label == original_label:
+            self.relabeled.pop(image_id, None)
+        else:
+            self.relabeled[image_id] = label
+        self.save()
+
+    def exclude(self, image_id, excluded=True):
+        if excluded:
+            self.excluded.add(image_id)
+        else:
+            self.excluded.discard(image_id)
+        self.save()

@@ -1,0 +1,197 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import gradient, save
+
+from keras_cvcls.data import ClassificationDataset, ImageValidationError
+from keras_cvcls.data.split import stratified_split_indices
+from keras_cvcls.datasets import make_sample
+
+
+def rel(dataset, path):
+    return os.path.relpath(path, dataset.root).replace(os.sep, "/")
+
+
+def test_mixed_folder_keeps_every_good_image_and_reports_every_bad_file(mixed_folder):
+    root, good, bad, hidden = mixed_folder
+    ds = ClassificationDataset.from_directory(root)
+    assert sorted(r.id for r in ds.images) == sorted(good)
+    reasons = {rel(ds, s.path): s.reason for s in ds.skipped}
+    assert set(reasons) == set(bad) | set(hidden)
+    assert "truncated" in reasons["cat/truncated.jpg"]
+    assert reasons["cat/empty.jpg"] == "empty file (0 bytes)"
+    assert "HTML" in reasons["cat/page.jpg"]
+    assert "corrupt" in reasons["dog/corrupt.png"]
+    assert "unsupported format TIFF" in reasons["dog/scan.tiff"]
+    assert "decompression bomb" in reasons["dog/bomb.png"]
+    assert "not an image file" in reasons["dog/notes.txt"]
+    assert "no usable images" in reasons["empty_label"]
+    for h in hidden:
+        assert "hidden" in reasons[h]
+    assert ds.labels == ["cat", "dog"]  # the empty label folder is left out
+
+
+def test_strict_raises_one_error_listing_every_bad_file(mixed_folder):
+    root, good, bad, hidden = mixed_folder
+    with pytest.raises(ImageValidationError, match="cannot be used as images") as info:
+        ClassificationDataset.from_directory(root, strict=True)
+    listed = {os.path.relpath(s.path, root).replace(os.sep, "/") for s in info.value.skipped}
+    assert listed == set(bad)  # hidden files are not errors
+    for name in bad:
+        assert name in str(info.value).replace(os.sep, "/")
+
+
+def test_pixel_cap_is_configurable(tmp_path):
+    save(str(tmp_path / "a" / "big.png"), np.zeros((300, 400, 3), np.uint8))
+    save(str(tmp_path / "a" / "small.png"), np.zeros((30, 40, 3), np.uint8))
+    ds = ClassificationDataset.from_directory(tmp_path, max_pixels=100_000)
+    assert [r.name for r in ds.images] == ["small.png"]
+    assert "exceeds max_pixels=100000" in ds.skipped[0].reason
+    assert len(ClassificationDataset.from_directory(tmp_path)) == 2
+
+
+def test_records_have_name_label_path_and_stable_id(sample_dir):
+    ds = ClassificationDataset.from_directory(sample_dir)
+    again = ClassificationDataset.from_directory(sample_dir)
+    assert [r.id for r in ds.images] == [r.id for r in again.images]
+    first = ds.images[0]
+    assert first.id == "circles/circles_0000.jpg"
+    assert first.name == "circles_0000.jpg"
+    assert first.label == "circles"
+    assert os.path.isabs(first.path) and os.path.exists(first.path)
+    assert ds.labels == ["circles", "squares", "stripes"]
+    assert len(ds) == 36
+    assert ds.label_ids == [0] * 12 + [1] * 12 + [2] * 12
+    assert ds.summary()["counts"] == {"circles": 12, "squares": 12, "stripes": 12}
+
+
+def test_create_from_dir_is_the_cvtk_spelling(sample_dir):
+    ds = ClassificationDataset.create_from_dir("shapes", sample_dir)
+    assert ds.name == "shapes" and len(ds) == 36
+
+
+def test_split_is_deterministic_and_stratified(sample_dir):
+    ds = ClassificationDataset.from_directory(sample_dir)
+    a_train, a_test = ds.split(train_size=0.66, seed=7)
+    b_train, b_test = ds.split(train_size=0.66, seed=7)
+    c_train, _ = ds.split(train_size=0.66, seed=8)
+    assert [r.id for r in a_train] == [r.id for r in b_train]
+    assert [r.id for r in a_test] == [r.id for r in b_test]
+    assert [r.id for r in a_train] != [r.id for r in c_train]
+    assert not {r.id for r in a_train} & {r.id for r in a_test}
+    assert len(a_train) + len(a_test) == len(ds)
+    assert a_train.counts() == {"circles": 8, "squares": 8, "stripes": 8}
+    assert a_test.counts() == {"circles": 4, "squares": 4, "stripes": 4}
+    assert a_train.labels == a_test.labels == ds.labels
+
+
+@pytest.mark.parametrize("train_size", [0.05, 0.5, 0.95])
+def test_every_label_with_two_images_is_on_both_sides(train_size):
+    labels = ["a"] * 2 + ["b"] * 3 + ["c"] * 40 + ["d"]
+    train, test = stratified_split_indices(labels, train_size, seed=0)
+    train_labels = {labels[i] for i in train}
+    test_labels = {labels[i] for i in test}
+    assert {"a", "b", "c"} <= train_labels and {"a", "b", "c"} <= test_labels
+    assert "d" in train_labels and "d" not in test_labels
+    assert sorted(train + test) == list(range(len(labels)))
+
+
+def test_split_rejects_bad_train_size(sample_dir):
+    ds = ClassificationDataset.from_directory(sample_dir)
+    with pytest.raises(ValueError, match="Received: train_size=1.5"):
+        ds.split(train_size=1.5)
+
+
+def test_label_fixes_survive_a_reload(tmp_path):
+    root = make_sample(str(tmp_path / "data"), images_per_label=3, image_size=32)
+    ds = ClassificationDataset.from_directory(root)
+    ds.relabel("circles/circles_0000.jpg", "squares")
+    ds.exclude(ds.images[-1])
+    assert ds.counts() == {"circles": 2, "squares": 4, "stripes": 2}
+    sidecar = os.path.join(root, ".keras_cvcls", "label_fixes.json")
+    with open(sidecar) as f:
+        saved = json.load(f)
+    assert saved["relabel"] == {"circles/circles_0000.jpg": "squares"}
+    assert saved["exclude"] == ["stripes/stripes_0002.jpg"]
+
+    reloaded = ClassificationDataset.from_directory(root)
+    assert reloaded.counts() == {"circles": 2, "squares": 4, "stripes": 2}
+    record = [r for r in reloaded.images if r.id == "circles/circles_0000.jpg"][0]
+    assert record.label == "squares" and record.original_label == "circles"
+    assert [r.id for r in reloaded.excluded] == ["stripes/stripes_0002.jpg"]
+    assert not any("keras_cvcls" in s.path for s in reloaded.skipped)
+
+    # Undo both; a relabel back to the folder's label removes the fix.
+    reloaded.relabel(record, "circles")
+    reloaded.exclude("stripes/stripes_0002.jpg", excluded=False)
+    assert ClassificationDataset.from_directory(root).counts() == {"circles": 3, "squares": 3, "stripes": 3}
+
+
+def test_label_fixes_through_a_split_reach_the_sidecar(sample_dir, tmp_path):
+    root = make_sample(str(tmp_path / "d"), images_per_label=4, image_size=32)
+    train, test = ClassificationDataset.from_directory(root).split(seed=0)
+    test.relabel(test.images[0], "stripes")
+    assert ClassificationDataset.from_directory(root).counts()["stripes"] == 5
+
+
+def test_relabel_rejects_unknown_label_and_image(sample_dir):
+    ds = ClassificationDataset.from_directory(sample_dir)
+    with pytest.raises(ValueError, match="Received: label='horse'"):
+        ds.relabel(ds.images[0], "horse")
+    with pytest.raises(ValueError, match="not in this dataset"):
+        ds.exclude("nope/none.jpg")
+
+
+def test_from_list_and_from_csv(tmp_path):
+    a = save(str(tmp_path / "imgs" / "a.png"), gradient())
+    b = save(str(tmp_path / "imgs" / "b b.jpg"), gradient(seed=1))
+    ds = ClassificationDataset.from_list([(a, "x"), (b, "y"), (str(tmp_path / "missing.jpg"), "x")])
+    assert ds.labels == ["x", "y"] and len(ds) == 2
+    assert ds.skipped[0].reason == "file not found"
+
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("path,label\nimgs/a.png,x\nimgs/b b.jpg,y\n", encoding="utf-8")
+    ds = ClassificationDataset.from_csv(str(csv_path))
+    assert [(r.id, r.label) for r in ds.images] == [("imgs/a.png", "x"), ("imgs/b b.jpg", "y")]
+    ds.relabel("imgs/a.png", "y")
+    assert ClassificationDataset.from_csv(str(csv_path)).counts() == {"x": 0, "y": 2}
+
+    headerless = tmp_path / "plain.csv"
+    headerless.write_text("imgs/a.png,x\n", encoding="utf-8")
+    assert len(ClassificationDataset.from_csv(str(headerless))) == 1
+
+
+def test_bad_arguments_give_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="existing folder"):
+        ClassificationDataset.from_directory(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="No usable images"):
+        ClassificationDataset.from_directory(tmp_path / "empty")
+    with pytest.raises(ValueError, match="CSV file not found"):
+        ClassificationDataset.from_csv(str(tmp_path / "none.csv"))
+    with pytest.raises(ValueError, match=r"\(path, label\) pairs"):
+        ClassificationDataset.from_list(["just-a-path.jpg"])
+
+
+def test_check_results_are_cached_and_invalidated_on_change(tmp_path):
+    root = make_sample(str(tmp_path / "d"), images_per_label=2, image_size=32)
+    assert len(ClassificationDataset.from_directory(root)) == 6
+    assert os.path.exists(os.path.join(root, ".keras_cvcls", "checks.json"))
+    victim = os.path.join(root, "circles", "circles_0000.jpg")
+    with open(victim, "r+b") as f:
+        f.truncate(100)
+    ds = ClassificationDataset.from_directory(root)
+    assert len(ds) == 5 and "truncated" in ds.skipped[0].reason
+
+
+def test_make_sample_is_deterministic(tmp_path):
+    a = make_sample(str(tmp_path / "a"), images_per_label=2, image_size=32)
+    b = make_sample(str(tmp_path / "b"), images_per_label=2, image_size=32)
+    for label in ("circles", "squares", "stripes"):
+        for name in sorted(os.listdir(os.path.join(a, label))):
+            with open(os.path.join(a, label, name), "rb") as fa, open(os.path.join(b, label, name), "rb") as fb:
+                assert fa.read() == fb.read()
+    with pytest.raises(ValueError, match="Received: labels"):
+        make_sample(str(tmp_path / "c"), labels=("cats",))
