@@ -1,0 +1,19 @@
+"""Backbones (a timm-style registry), ResNet-18/34 and torchvision weight conversion."""
+
+from keras_cvcls.models.backbones import BackboneConfig
+from keras_cvcls.models.backbones import WeightsUnavailableError
+from keras_cvcls.models.backbones import create_backbone
+from keras_cvcls.models.backbones import get_backbone_config
+from keras_cvcls.models.backbones import list_backbones
+from keras_cvcls.models.backbones import register_backbone
+from keras_cvcls.models.resnet import load_torchvision_state_dict
+
+__all__ = [
+    "BackboneConfig",
+    "WeightsUnavailableError",
+    "create_backbone",
+    "get_backbone_config",
+    "list_backbones",
+    "load_torchvision_state_dict",
+    "register_backbone",
+]
