@@ -1,0 +1,154 @@
+"""``ScikitClassifier``: DNN features + a scikit-learn learner (cvtk's linear-SVM route)."""
+
+import json
+import os
+
+import joblib
+import keras
+import numpy as np
+
+from keras_cvcls.data.decode import check_resize_mode, normalize_image_size
+from keras_cvcls.data.normalization import ImageNormalization
+from keras_cvcls.models.backbones import create_backbone, get_backbone_config
+from keras_cvcls.models.image_classifier import CLASSIFIER_FILE, ImageClassifier
+
+FEATURES_FILE = "feature_extractor.keras"
+LEARNER_FILE = "learner.joblib"
+
+
+def _default_learner():
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=1.0, class_weight="balanced")
+
+
+def _softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class ScikitClassifier:
+    """Pooled DNN features fed to a scikit-learn classifier (default: a linear SVM).
+
+    Args:
+        dnn_model_or_backbone: an :class:`ImageClassifier` (its pooled features
+            are used), a backbone name, or a Keras model mapping [0, 255] images to
+            feature vectors.
+        learner: a scikit-learn classifier; default ``LinearSVC(C=1.0, class_weight="balanced")``.
+        weights: backbone weights when a name is given (``None``, ``"imagenet"`` or a path).
+        image_size: input size when a backbone name or a feature model is given.
+        resize_mode: how images are fitted to ``image_size``.
+
+    Example:
+        >>> clf = ScikitClassifier("resnet18", weights="imagenet", image_size=224)
+        >>> clf.train(train_set)
+        >>> clf.predict(test_set)[:3]
+        ['cat', 'dog', 'cat']
+    """
+
+    def __init__(self, dnn_model_or_backbone="resnet18", learner=None, *, weights=None, image_size=None, resize_mode="crop"):
+        source = dnn_model_or_backbone
+        if isinstance(source, ImageClassifier):
+            self.feature_extractor = keras.Model(source.inputs, source.get_layer("pool").output, name="features")
+            image_size, resize_mode = source.image_size, source.resize_mode
+            self.backbone_name = source.backbone_name
+        elif isinstance(source, str):
+            config = get_backbone_config(source)
+            size = normalize_image_size(image_size or config.input_size)
+            inputs = keras.Input((*size, 3), name="images")
+            x = ImageNormalization(config.normalization, name="normalization")(inputs)
+            x = create_backbone(source, weights=weights, input_shape=(*size, 3))(x)
+            outputs = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+            self.feature_extractor = keras.Model(inputs, outputs, name="features")
+            image_size = size
+            self.backbone_name = source
+        elif isinstance(source, keras.Model):
+            self.feature_extractor = source
+            image_size = image_size or tuple(source.input_shape[1:3])
+            self.backbone_name = source.name
+        else:
+            raise ValueError(
+                "dnn_model_or_backbone must be an ImageClassifier, a backbone name or a Keras model. "
+                f"Received: dnn_model_or_backbone={source!r}"
+            )
+        check_resize_mode(resize_mode)
+        self.image_size = normalize_image_size(image_size)
+        self.resize_mode = resize_mode
+        self.learner = learner if learner is not None else _default_learner()
+        self.labels = None
+
+    def features(self, dataset, batch_size=32, verbose=0):
+        """Feature vectors ``[N, D]`` for every image of a dataset."""
+        from keras_cvcls.data.pipeline import make_pipeline
+
+        pipeline = make_pipeline(dataset, image_size=self.image_size, resize_mode=self.resize_mode, batch_size=batch_size)
+        return self.feature_extractor.predict(pipeline, verbose=verbose)
+
+    def train(self, dataset, batch_size=32, verbose="auto"):
+        """Extracts features of ``dataset`` and fits the learner on them."""
+        if verbose == "auto":
+            verbose = 1 if os.isatty(1) else 0
+        x = self.features(dataset, batch_size, verbose=verbose)
+        y = np.asarray(dataset.label_ids)
+        if len(set(y.tolist())) < 2:
+            raise ValueError(f"Training needs images of at least two labels. Received: counts={dataset.counts()!r}")
+        self.learner.fit(x, y)
+        self.labels = list(dataset.labels)
+        return self
+
+    def _check_trained(self):
+        if self.labels is None:
+            raise ValueError("The classifier is not trained yet: call train(dataset) first.")
+
+    def predict_scores(self, dataset, batch_size=32):
+        """Scores ``[N, C]``: ``predict_proba`` when the learner has it, else a softmax of
+        ``decision_function`` (a monotone map, so rankings, ROC and PR curves are unchanged)."""
+        self._check_trained()
+        x = self.features(dataset, batch_size)
+        learner = self.learner
+        scores = np.zeros((len(x), len(self.labels)), np.float32)
+        if hasattr(learner, "predict_proba"):
+            raw = learner.predict_proba(x)
+        else:
+            raw = learner.decision_function(x)
+            if raw.ndim == 1:  # binary: one margin for classes_[1]
+                raw = np.stack([-raw, raw], axis=1) / 2
+            raw = _softmax(raw)
+        scores[:, learner.classes_] = raw  # classes missing from training keep score 0
+        return scores
+
+    def predict(self, dataset, batch_size=32):
+        """Predicted label names, in dataset order."""
+        return [self.labels[i] for i in np.argmax(self.predict_scores(dataset, batch_size), axis=1)]
+
+    classify = predict
+
+    def save(self, path):
+        """Saves the feature extractor, the fitted learner and the class map to a folder."""
+        self._check_trained()
+        os.makedirs(path, exist_ok=True)
+        self.feature_extractor.save(os.path.join(path, FEATURES_FILE))
+        joblib.dump(self.learner, os.path.join(path, LEARNER_FILE))
+        summary = {
+            "type": "ScikitClassifier",
+            "labels": self.labels,
+            "backbone": self.backbone_name,
+            "image_size": list(self.image_size),
+            "resize_mode": self.resize_mode,
+            "learner": repr(self.learner),
+        }
+        with open(os.path.join(path, CLASSIFIER_FILE), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=1, ensure_ascii=False)
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Loads what :meth:`save` wrote (the learner is unpickled: load only files you trust)."""
+        with open(os.path.join(path, CLASSIFIER_FILE), encoding="utf-8") as f:
+            summary = json.load(f)
+        extractor = keras.saving.load_model(os.path.join(path, FEATURES_FILE))
+        clf = cls(extractor, joblib.load(os.path.join(path, LEARNER_FILE)), image_size=summary["image_size"], resize_mode=summary["resize_mode"])
+        clf.labels = summary["labels"]
+        clf.backbone_name = summary["backbone"]
+        return clf
