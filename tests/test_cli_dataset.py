@@ -31,7 +31,7 @@ def test_dataset_info_strict_exits_non_zero(mixed_folder, capsys):
 
 def test_dataset_info_text_and_wrong_path(sample_dir, tmp_path, capsys):
     assert main(["dataset", "info", sample_dir]) == 0
-    assert "circles  12" in capsys.readouterr().out
+    assert "checks   12" in capsys.readouterr().out
     assert main(["dataset", "info", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "existing folder" in err and "Traceback" not in err

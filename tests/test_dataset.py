@@ -57,14 +57,14 @@ def test_records_have_name_label_path_and_stable_id(sample_dir):
     again = ClassificationDataset.from_directory(sample_dir)
     assert [r.id for r in ds.images] == [r.id for r in again.images]
     first = ds.images[0]
-    assert first.id == "circles/circles_0000.jpg"
-    assert first.name == "circles_0000.jpg"
-    assert first.label == "circles"
+    assert first.id == "checks/checks_0000.jpg"
+    assert first.name == "checks_0000.jpg"
+    assert first.label == "checks"
     assert os.path.isabs(first.path) and os.path.exists(first.path)
-    assert ds.labels == ["circles", "squares", "stripes"]
+    assert ds.labels == ["checks", "dots", "stripes"]
     assert len(ds) == 36
     assert ds.label_ids == [0] * 12 + [1] * 12 + [2] * 12
-    assert ds.summary()["counts"] == {"circles": 12, "squares": 12, "stripes": 12}
+    assert ds.summary()["counts"] == {"checks": 12, "dots": 12, "stripes": 12}
 
 
 def test_create_from_dir_is_the_cvtk_spelling(sample_dir):
@@ -82,8 +82,8 @@ def test_split_is_deterministic_and_stratified(sample_dir):
     assert [r.id for r in a_train] != [r.id for r in c_train]
     assert not {r.id for r in a_train} & {r.id for r in a_test}
     assert len(a_train) + len(a_test) == len(ds)
-    assert a_train.counts() == {"circles": 8, "squares": 8, "stripes": 8}
-    assert a_test.counts() == {"circles": 4, "squares": 4, "stripes": 4}
+    assert a_train.counts() == {"checks": 8, "dots": 8, "stripes": 8}
+    assert a_test.counts() == {"checks": 4, "dots": 4, "stripes": 4}
     assert a_train.labels == a_test.labels == ds.labels
 
 
@@ -107,26 +107,26 @@ def test_split_rejects_bad_train_size(sample_dir):
 def test_label_fixes_survive_a_reload(tmp_path):
     root = make_sample(str(tmp_path / "data"), images_per_label=3, image_size=32)
     ds = ClassificationDataset.from_directory(root)
-    ds.relabel("circles/circles_0000.jpg", "squares")
+    ds.relabel("checks/checks_0000.jpg", "dots")
     ds.exclude(ds.images[-1])
-    assert ds.counts() == {"circles": 2, "squares": 4, "stripes": 2}
+    assert ds.counts() == {"checks": 2, "dots": 4, "stripes": 2}
     sidecar = os.path.join(root, ".keras_cvcls", "label_fixes.json")
     with open(sidecar) as f:
         saved = json.load(f)
-    assert saved["relabel"] == {"circles/circles_0000.jpg": "squares"}
+    assert saved["relabel"] == {"checks/checks_0000.jpg": "dots"}
     assert saved["exclude"] == ["stripes/stripes_0002.jpg"]
 
     reloaded = ClassificationDataset.from_directory(root)
-    assert reloaded.counts() == {"circles": 2, "squares": 4, "stripes": 2}
-    record = [r for r in reloaded.images if r.id == "circles/circles_0000.jpg"][0]
-    assert record.label == "squares" and record.original_label == "circles"
+    assert reloaded.counts() == {"checks": 2, "dots": 4, "stripes": 2}
+    record = [r for r in reloaded.images if r.id == "checks/checks_0000.jpg"][0]
+    assert record.label == "dots" and record.original_label == "checks"
     assert [r.id for r in reloaded.excluded] == ["stripes/stripes_0002.jpg"]
     assert not any("keras_cvcls" in s.path for s in reloaded.skipped)
 
     # Undo both; a relabel back to the folder's label removes the fix.
-    reloaded.relabel(record, "circles")
+    reloaded.relabel(record, "checks")
     reloaded.exclude("stripes/stripes_0002.jpg", excluded=False)
-    assert ClassificationDataset.from_directory(root).counts() == {"circles": 3, "squares": 3, "stripes": 3}
+    assert ClassificationDataset.from_directory(root).counts() == {"checks": 3, "dots": 3, "stripes": 3}
 
 
 def test_label_fixes_through_a_split_reach_the_sidecar(sample_dir, tmp_path):
@@ -179,7 +179,7 @@ def test_check_results_are_cached_and_invalidated_on_change(tmp_path):
     root = make_sample(str(tmp_path / "d"), images_per_label=2, image_size=32)
     assert len(ClassificationDataset.from_directory(root)) == 6
     assert os.path.exists(os.path.join(root, ".keras_cvcls", "checks.json"))
-    victim = os.path.join(root, "circles", "circles_0000.jpg")
+    victim = os.path.join(root, "checks", "checks_0000.jpg")
     with open(victim, "r+b") as f:
         f.truncate(100)
     ds = ClassificationDataset.from_directory(root)
@@ -189,7 +189,7 @@ def test_check_results_are_cached_and_invalidated_on_change(tmp_path):
 def test_make_sample_is_deterministic(tmp_path):
     a = make_sample(str(tmp_path / "a"), images_per_label=2, image_size=32)
     b = make_sample(str(tmp_path / "b"), images_per_label=2, image_size=32)
-    for label in ("circles", "squares", "stripes"):
+    for label in ("checks", "dots", "stripes"):
         for name in sorted(os.listdir(os.path.join(a, label))):
             with open(os.path.join(a, label, name), "rb") as fa, open(os.path.join(b, label, name), "rb") as fb:
                 assert fa.read() == fb.read()
