@@ -5,6 +5,7 @@ Real photo collections cannot ship with the package; point
 (one subfolder per label) instead.
 """
 
+import colorsys
 import os
 
 import numpy as np
@@ -15,17 +16,13 @@ SAMPLE_LABELS = ("checks", "dots", "stripes")
 
 def _draw(kind, rng, size):
     h, w = size
-    background = tuple(int(v) for v in rng.integers(0, 256, 3))
-    image = Image.new("RGB", (w, h), background)
-
-    def colour():
-        # Far enough from the background to be visible.
-        c = rng.integers(0, 256, 3)
-        while np.abs(c - np.array(background)).sum() < 180:
-            c = rng.integers(0, 256, 3)
-        return tuple(int(v) for v in c)
-
-    fill = colour()
+    # Each label has its own hue family (plus texture), so a network trained from
+    # scratch on a few hundred images gets well above chance within minutes.
+    base_hue = {"checks": 0.02, "dots": 0.33, "stripes": 0.62}[kind]
+    hue = (base_hue + rng.uniform(-0.08, 0.08)) % 1.0
+    fill = tuple(int(255 * c) for c in colorsys.hsv_to_rgb(hue, rng.uniform(0.6, 1.0), rng.uniform(0.5, 0.9)))
+    grey = int(rng.integers(200, 256))
+    background = (grey, grey, grey)
     step = int(rng.integers(max(6, min(h, w) // 8), max(8, min(h, w) // 4)))
     angle = float(rng.uniform(0, 180))
     big = Image.new("RGB", (2 * w, 2 * h), background)
@@ -49,9 +46,10 @@ def _draw(kind, rng, size):
 def make_sample(directory, *, images_per_label=40, image_size=(96, 128), labels=SAMPLE_LABELS, seed=0):
     """Writes a small, deterministic, learnable image dataset in the folder layout.
 
-    Three labels by default: ``checks``, ``dots`` and ``stripes``: textures with
-    random colours, scales and angles, sensor noise, saved as JPEG. A network
-    trained from scratch learns them in a few epochs. The same arguments
+    Three labels by default: ``checks``, ``dots`` and ``stripes``: textures at
+    random scales and angles, each label in its own hue family (red, green, blue,
+    with random shades), on light grey, with sensor noise, saved as JPEG. A network
+    trained from scratch gets well above chance on them within minutes. The same arguments
     always write the same files.
 
     Args:

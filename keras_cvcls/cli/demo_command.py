@@ -4,7 +4,7 @@
 def register(commands):
     demo = commands.add_parser("demo", help="run the end-to-end demo on a generated sample dataset")
     demo.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
-    demo.add_argument("--images-per-label", type=int, default=40)
+    demo.add_argument("--images-per-label", type=int, default=60)
     demo.set_defaults(run=_demo)
 
 

@@ -21,7 +21,7 @@ class UsageError(Exception):
 
 def _build_parser():
     from keras_cvcls import __version__
-    from keras_cvcls.cli import dataset_commands, demo_command
+    from keras_cvcls.cli import dataset_commands, demo_command, evaluate_command, train_command
 
     parser = argparse.ArgumentParser(
         prog="keras-cvcls",
@@ -31,6 +31,8 @@ def _build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     dataset_commands.register(commands)
+    train_command.register(commands)
+    evaluate_command.register(commands)
     demo_command.register(commands)
     return parser
 

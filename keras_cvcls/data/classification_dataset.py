@@ -424,6 +424,18 @@ class ClassificationDataset:
         records = [r for r in self._records if r.id in wanted]
         return ClassificationDataset(records, self.labels, name=f"{self.name}-{suffix}", root=self.root, fixes=self._fixes)
 
+    def with_labels(self, labels):
+        """The same images with another label order (e.g. a trained model's ``labels``).
+
+        Raises:
+            ValueError: if an image's label is not in ``labels``.
+        """
+        labels = list(labels)
+        unknown = sorted({r.label for r in self.images} - set(labels))
+        if unknown:
+            raise ValueError(f"The dataset has labels that are not in labels. Received: unknown labels={unknown!r}")
+        return ClassificationDataset(self._records, labels, name=self.name, root=self.root, skipped=self.skipped, fixes=self._fixes)
+
     # -------------------------------------------------------------- label fixes
     def _find(self, image):
         key = image.id if isinstance(image, ImageRecord) else os.fspath(image)

@@ -196,6 +196,7 @@ class ImageClassifier(keras.Model):
             lr_per_epoch: learning rate per epoch (cvtk's ``lr_per_mb``); the last repeats.
                 Default ``[0.01]``.
             momentum: SGD momentum (default 0.9).
+            optimizer: ``"sgd"`` (default, with momentum; cvtk's choice) or ``"adam"``.
             batch_size: minibatch size (default 32).
             augment: a preset name (see :func:`~keras_cvcls.augment.list_augmentations`),
                 a Keras layer or callable applied to training batches, or ``None``.

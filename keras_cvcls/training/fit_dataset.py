@@ -55,11 +55,20 @@ def _check_lrs(lr_per_epoch):
     return [float(v) for v in lrs]
 
 
-def compile_for_fine_tuning(model, lr, momentum, weight_decay=0.0):
-    """Compiles with SGD + momentum, sparse cross-entropy and accuracy, in the model's strategy."""
+OPTIMIZERS = ("sgd", "adam")
+
+
+def compile_for_fine_tuning(model, lr, momentum, weight_decay=0.0, optimizer="sgd"):
+    """Compiles with SGD + momentum (or Adam), sparse cross-entropy and accuracy, in the model's strategy."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: optimizer={optimizer!r}")
     with model.distribute_strategy.scope():
+        if optimizer == "sgd":
+            opt = keras.optimizers.SGD(learning_rate=lr, momentum=momentum, weight_decay=weight_decay or None)
+        else:
+            opt = keras.optimizers.Adam(learning_rate=lr, weight_decay=weight_decay or None)
         model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum, weight_decay=weight_decay or None),
+            optimizer=opt,
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
@@ -82,6 +91,7 @@ def fit_dataset(
     seed=None,
     cache=None,
     weight_decay=0.0,
+    optimizer="sgd",
     **fit_kwargs,
 ):
     """Fits ``model`` on a :class:`ClassificationDataset`; see :meth:`ImageClassifier.fit`.
@@ -140,6 +150,7 @@ def fit_dataset(
         "warmup_epochs": warmup_epochs,
         "seed": seed,
         "weight_decay": weight_decay,
+        "optimizer": optimizer,
         "train_images": len(train_set),
     }
     if seed is not None:
@@ -147,13 +158,13 @@ def fit_dataset(
     histories = []
     if warmup_epochs:
         model.backbone.trainable = False
-        compile_for_fine_tuning(model, lrs[0], momentum, weight_decay)
+        compile_for_fine_tuning(model, lrs[0], momentum, weight_decay, optimizer)
         histories.append(
             keras.Model.fit(model, train, epochs=warmup_epochs, shuffle=False, callbacks=all_callbacks, verbose=verbose, **fit_kwargs)
         )
         model.backbone.trainable = True
     warm_history = dict(history_cb.history) if (warmup_epochs and history_cb is not None) else None
-    compile_for_fine_tuning(model, lrs[0], momentum, weight_decay)
+    compile_for_fine_tuning(model, lrs[0], momentum, weight_decay, optimizer)
     histories.append(
         keras.Model.fit(
             model, train, epochs=epochs, initial_epoch=warmup_epochs, shuffle=False,
