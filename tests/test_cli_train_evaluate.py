@@ -1,0 +1,92 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, roc_auc_score
+
+from keras_cvcls.cli.main import main
+from keras_cvcls.datasets import make_sample
+from keras_cvcls.evaluation import ClassificationEvaluation
+from keras_cvcls.models import ImageClassifier, ScikitClassifier, load_classifier
+from keras_cvcls.training import run_dir as rd
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("run")
+    data = make_sample(str(base / "data"), images_per_label=10, image_size=(32, 40))
+    run = str(base / "run")
+    argv = [
+        "train", data, "--backbone", "resnet18", "--image-size", "32", "--epochs", "3", "--batch-size", "8",
+        "--lr", "0.01x2,0.001", "--test-size", "0.34", "--augment", "light", "--seed", "1", "--out", run, "--json",
+    ]
+    return data, run, argv
+
+
+def test_train_json_and_run_folder(trained_run, capsys):
+    data, run, argv = trained_run
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out)  # exactly one JSON object on stdout; progress went to stderr
+    assert set(result) == {"history", "eval_accuracy", "train_images_per_s", "run_dir"}
+    assert result["history"]["lr"] == pytest.approx([0.01, 0.01, 0.001])
+    assert len(result["history"]["train_accuracy"]) == len(result["history"]["eval_accuracy"]) == 3
+    assert result["eval_accuracy"] == result["history"]["eval_accuracy"][-1]
+    assert result["train_images_per_s"] > 0 and result["run_dir"] == os.path.abspath(run)
+    for name in ("model", "class_map.json", "split.json", "history.json", "training_curve.png", "logs"):
+        assert os.path.exists(os.path.join(run, name)), name
+    split = rd.read_json(os.path.join(run, "split.json"))
+    assert len(split["train"]) == 21 and len(split["test"]) == 9 and not set(split["train"]) & set(split["test"])
+    assert rd.read_json(os.path.join(run, "class_map.json")) == {"0": "checks", "1": "dots", "2": "stripes"}
+    model = load_classifier(run)
+    assert isinstance(model, ImageClassifier) and model.training_config["lr_per_epoch"] == [0.01, 0.01, 0.001]
+
+
+def test_evaluate_json_matches_scikit_learn(trained_run, capsys, tmp_path):
+    data, run, argv = trained_run
+    if not os.path.exists(os.path.join(run, "model")):
+        assert main(argv) == 0
+        capsys.readouterr()
+    report = str(tmp_path / "report.html")
+    assert main(["evaluate", run, "--json", "--report", report]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert set(metrics) >= {"accuracy", "class_avg_accuracy", "per_class", "confusion_matrix", "labels", "roc_auc", "average_precision"}
+    # Independent oracle: in-process scores of the held-out split, metrics by scikit-learn.
+    _, test = rd.load_split(run)
+    scores = load_classifier(run).predict_scores(test)
+    y_true, y_pred = np.asarray(test.label_ids), scores.argmax(1)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert metrics["class_avg_accuracy"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    assert metrics["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=[0, 1, 2]).tolist()
+    assert metrics["roc_auc"]["macro"] == pytest.approx(roc_auc_score(y_true, scores, multi_class="ovr", average="macro"))
+    assert os.path.getsize(report) > 1000
+
+
+def test_evaluate_on_another_folder_and_errors(trained_run, capsys, tmp_path):
+    data, run, argv = trained_run
+    if not os.path.exists(os.path.join(run, "model")):
+        assert main(argv) == 0
+        capsys.readouterr()
+    other = make_sample(str(tmp_path / "other"), images_per_label=3, image_size=32, labels=("dots", "stripes"), seed=5)
+    assert main(["evaluate", run, "--data", other, "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["labels"] == ["checks", "dots", "stripes"]
+    assert metrics["per_class"]["checks"]["support"] == 0
+    assert sum(metrics["per_class"][label]["support"] for label in ("dots", "stripes")) == 6
+    assert main(["evaluate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "No saved classifier" in err and "Traceback" not in err
+
+
+def test_evaluation_works_for_the_scikit_classifier_too(trained_run, capsys):
+    data, run, argv = trained_run
+    if not os.path.exists(os.path.join(run, "model")):
+        assert main(argv) == 0
+        capsys.readouterr()
+    train, test = rd.load_split(run)
+    svm = ScikitClassifier(load_classifier(run)).train(train, verbose=0)
+    ev = ClassificationEvaluation(svm, test)
+    scores = svm.predict_scores(test)
+    assert ev.compute_accuracy(class_averaged=False) == pytest.approx(accuracy_score(test.label_ids, scores.argmax(1)))
+    assert np.array_equal(ev.compute_confusion_matrix(), confusion_matrix(test.label_ids, scores.argmax(1), labels=[0, 1, 2]))
