@@ -6,6 +6,8 @@
 
 Set-up creates (or reuses) a virtual environment in .venv and installs the package
 with its test extras there, again only when setup.cfg or pyproject.toml changed.
+The full test run also runs the imgaug tests in .venv-imgaug (imgaug 0.4.0 needs
+numpy<2), built the same way by .ci/imgaug_env.py.
 Extra arguments after the task go to the demo command or to pytest.
 """
 
@@ -84,7 +86,11 @@ def main(argv):
     if task == "demo":
         return subprocess.call([os.path.join(BIN, "keras-cvcls"), "demo", *rest])
     ensure_system_packages()
-    return subprocess.call([PYTHON, "-m", "pytest", *rest])
+    code = subprocess.call([PYTHON, "-m", "pytest", *rest])
+    if not rest:  # the whole suite: also the imgaug tests, in their numpy<2 environment
+        imgaug_code = subprocess.call([sys.executable, os.path.join(HERE, ".ci", "imgaug_env.py")])
+        code = code or imgaug_code
+    return code
 
 
 if __name__ == "__main__":

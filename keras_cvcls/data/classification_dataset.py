@@ -28,6 +28,7 @@ class ImageRecord:
         width: stored width in pixels.
         height: stored height in pixels.
         original_label: the label from the folder, CSV or list, before fixes.
+        format: the file's image format as Pillow names it ("JPEG", "PNG", ...).
     """
 
     id: str
@@ -38,6 +39,7 @@ class ImageRecord:
     width: int = 0
     height: int = 0
     original_label: str = ""
+    format: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +147,9 @@ def _check_all(entries, *, max_pixels, cache_path, progress):
                 skipped.append(SkippedFile(path, reason))
             else:
                 records.append(
-                    ImageRecord(key, os.path.basename(path), label, path, info.orientation, info.width, info.height, label)
+                    ImageRecord(
+                        key, os.path.basename(path), label, path, info.orientation, info.width, info.height, label, info.format
+                    )
                 )
     cache.save()
     return records, skipped

@@ -131,27 +131,33 @@ def _decode_jpeg_crop(contents, target_h, target_w, transposed, crop):
     return tf.switch_case(ratio_index, [decode(1), decode(2), decode(4), decode(8)])
 
 
-def _resize(image, target_h, target_w, pad):
+def _resize(image, target_h, target_w, pad, antialias):
+    if pad:
+        return tf.image.resize_with_pad(image, target_h, target_w, antialias=antialias)
+    return tf.image.resize(image, (target_h, target_w), antialias=antialias)
+
+
+def _resize_any(image, target_h, target_w, pad):
     """Bilinear resize; anti-aliased only when shrinking by more than 2x.
 
-    After the JPEG DCT down-scaling the remaining factor is below 2, where plain
-    bilinear sampling loses nothing visible and is twice as fast.
+    Below 2x plain bilinear sampling loses nothing visible and is twice as fast.
     """
     shape = tf.cast(tf.shape(image), tf.float32)
     factor = tf.maximum(shape[0] / target_h, shape[1] / target_w)
-
-    def resize(antialias):
-        def fn():
-            if pad:
-                return tf.image.resize_with_pad(image, target_h, target_w, antialias=antialias)
-            return tf.image.resize(image, (target_h, target_w), antialias=antialias)
-
-        return fn
-
-    return tf.cond(factor > 2.0, resize(True), resize(False))
+    return tf.cond(
+        factor > 2.0,
+        lambda: _resize(image, target_h, target_w, pad, True),
+        lambda: _resize(image, target_h, target_w, pad, False),
+    )
 
 
-def decode_image(contents, image_size, *, resize_mode="crop", orientation=1):
+def _maybe_orient(image, orientation):
+    if orientation is None:
+        return image
+    return tf.cond(orientation == 1, lambda: image, lambda: _orient(image, orientation))
+
+
+def decode_image(contents, image_size, *, resize_mode="crop", orientation=1, image_format=None):
     """Decodes encoded image bytes to an upright float32 RGB image of ``image_size``.
 
     Works on a scalar string tensor inside ``tf.data.Dataset.map`` and inside a
@@ -165,6 +171,8 @@ def decode_image(contents, image_size, *, resize_mode="crop", orientation=1):
         resize_mode: ``"crop"``, ``"pad"`` or ``"stretch"`` (see the module docstring).
         orientation: EXIF orientation 1-8 (scalar int tensor or int), applied after
             decoding; ``None`` when every image is known to be upright (skips the step).
+        image_format: ``"jpeg"`` when every input is known to be a JPEG (skips the
+            format test; the pipeline knows this from the dataset's checks), else ``None``.
 
     Returns:
         A float32 tensor ``[height, width, 3]`` with pixel values in [0, 255].
@@ -176,27 +184,35 @@ def decode_image(contents, image_size, *, resize_mode="crop", orientation=1):
     """
     target_h, target_w = normalize_image_size(image_size)
     check_resize_mode(resize_mode)
+    if image_format not in (None, "jpeg"):
+        raise ValueError(f"image_format must be None or 'jpeg'. Received: image_format={image_format!r}")
     if orientation is None:
         transposed = tf.constant(False)
     else:
         orientation = tf.cast(orientation, tf.int32)
         transposed = (orientation >= 5) & (orientation <= 8)
+    pad = resize_mode == "pad"
 
     def jpeg():
-        return _decode_jpeg_crop(contents, target_h, target_w, transposed, crop=resize_mode == "crop")
+        # Decoded straight into the crop window, DCT-downscaled so that less than 2x
+        # shrinking remains: plain bilinear resizing is enough.
+        image = _decode_jpeg_crop(contents, target_h, target_w, transposed, crop=resize_mode == "crop")
+        image = _maybe_orient(image, orientation)
+        return _resize(image, target_h, target_w, pad, antialias=False)
 
     def other():
-        return tf.io.decode_image(contents, channels=3, expand_animations=False, dtype=tf.uint8)
+        image = tf.io.decode_image(contents, channels=3, expand_animations=False, dtype=tf.uint8)
+        image.set_shape([None, None, 3])
+        image = _maybe_orient(image, orientation)
+        if resize_mode == "crop":
+            shape = tf.shape(image)
+            window = _crop_window(shape[0], shape[1], target_h, target_w)
+            image = image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
+        return _resize_any(image, target_h, target_w, pad)
 
-    image = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
-    image.set_shape([None, None, 3])
-    if orientation is not None:
-        image = tf.cond(orientation == 1, lambda: image, lambda: _orient(image, orientation))
-    if resize_mode == "crop":
-        shape = tf.shape(image)
-        window = _crop_window(shape[0], shape[1], target_h, target_w)
-        image = image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
-    image = _resize(image, target_h, target_w, pad=resize_mode == "pad")
-    image = tf.clip_by_value(image, 0.0, 255.0)
+    if image_format == "jpeg":
+        image = jpeg()
+    else:
+        image = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
     image.set_shape([target_h, target_w, 3])
     return image

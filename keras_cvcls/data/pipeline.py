@@ -76,10 +76,14 @@ def make_pipeline(
 
     # The EXIF step costs ~20% of decoding; leave it out of the graph when no image needs it.
     any_rotated = any(r.orientation != 1 for r in images)
+    all_jpeg = all(r.format in ("JPEG", "MPO") for r in images)
 
     def load(path, orientation, label):
         orientation = orientation if any_rotated else None
-        image = decode_image(tf.io.read_file(path), size, resize_mode=resize_mode, orientation=orientation)
+        image = decode_image(
+            tf.io.read_file(path), size, resize_mode=resize_mode, orientation=orientation,
+            image_format="jpeg" if all_jpeg else None,
+        )
         return image, label
 
     ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
@@ -91,7 +95,9 @@ def make_pipeline(
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls)
     if augment is not None:
-        ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=num_parallel_calls)
+        # Sequential: seeded random layers then draw in the same order on every run.
+        # The layers work on whole batches, so this costs little parallelism.
+        ds = ds.map(lambda x, y: (augment(x), y))
     if normalizer is not None:
         ds = ds.map(lambda x, y: (normalizer(x), y), num_parallel_calls=num_parallel_calls)
     return ds.prefetch(tf.data.AUTOTUNE)
