@@ -166,3 +166,17 @@ def test_pipeline_argument_errors(sample_dir):
         make_pipeline(ds, batch_size=0)
     with pytest.raises(ValueError, match="Received: mode='bgr'"):
         make_pipeline(ds, normalization="bgr")
+
+
+@pytest.mark.parametrize("sizes", [[(1200, 1600)] * 3, [(1200, 1600), (300, 400), (3000, 2000)]])
+def test_pipeline_planned_jpeg_ratio_matches_the_generic_decode(tmp_path, sizes):
+    rng = np.random.default_rng(1)
+    for i, (h, w) in enumerate(sizes):
+        y, x = np.mgrid[0:h, 0:w]
+        image = np.stack([x * 255 / w, y * 255 / h, rng.uniform(0, 255) + 0 * x], -1).astype(np.uint8)
+        save(str(tmp_path / "d" / "a" / f"{i}.jpg"), image, quality=90)
+    ds = ClassificationDataset.from_directory(tmp_path / "d")
+    images, _ = collect(make_pipeline(ds, image_size=(100, 120), batch_size=8))
+    for record, image in zip(ds.images, images):
+        reference = decode_image(tf.io.read_file(record.path), (100, 120)).numpy()
+        np.testing.assert_array_equal(image, reference)

@@ -96,20 +96,43 @@ def _crop_window(height, width, target_h, target_w):
     return tf.cast(tf.stack([y, x, crop_h, crop_w]), tf.int32)
 
 
-def _decode_jpeg_crop(contents, target_h, target_w, transposed, crop):
-    """JPEG fast path: decode only the needed window, DCT-downscaled when large."""
-    shape = tf.image.extract_jpeg_shape(contents)
-    height, width = shape[0], shape[1]
+def _jpeg_plan(height, width, target_h, target_w, transposed, crop):
+    """The stored-frame decode window and the libjpeg scale ratio (1, 2, 4 or 8) for a JPEG.
+
+    Element-wise on tensors, so the pipeline can also plan a whole dataset at once
+    from the sizes its checks recorded.
+    """
     # In the stored frame the target is transposed when EXIF says the image is.
     t_h = tf.where(transposed, target_w, target_h)
     t_w = tf.where(transposed, target_h, target_w)
     if crop:
         window = _crop_window(height, width, t_h, t_w)
     else:
-        window = tf.stack([0, 0, height, width])
+        window = tf.stack([tf.zeros_like(height), tf.zeros_like(width), height, width])
     # Largest libjpeg scale factor that still leaves the window >= the target.
-    scale_room = tf.minimum(window[2] // t_h, window[3] // t_w)
-    ratio_index = tf.where(scale_room >= 8, 3, tf.where(scale_room >= 4, 2, tf.where(scale_room >= 2, 1, 0)))
+    room = tf.minimum(window[2] // t_h, window[3] // t_w)
+    ratio = tf.where(room >= 8, 8, tf.where(room >= 4, 4, tf.where(room >= 2, 2, 1)))
+    return window, ratio
+
+
+def jpeg_scale_ratios(heights, widths, image_size, *, orientations=None, resize_mode="crop"):
+    """The DCT scale ratio :func:`decode_image` picks for JPEGs of these stored sizes."""
+    target_h, target_w = normalize_image_size(image_size)
+    heights = tf.constant(heights, tf.int32)
+    orientations = tf.constant(orientations if orientations is not None else [1] * len(heights), tf.int32)
+    transposed = (orientations >= 5) & (orientations <= 8)
+    _, ratio = _jpeg_plan(heights, tf.constant(widths, tf.int32), target_h, target_w, transposed, resize_mode == "crop")
+    return ratio.numpy().tolist()
+
+
+def _decode_jpeg_crop(contents, target_h, target_w, transposed, crop, ratio=None):
+    """JPEG fast path: decode only the needed window, DCT-downscaled when large.
+
+    ``ratio``: a known scale ratio for this input (skips choosing it in the graph).
+    """
+    shape = tf.image.extract_jpeg_shape(contents)
+    height, width = shape[0], shape[1]
+    window, planned = _jpeg_plan(height, width, target_h, target_w, transposed, crop)
 
     def decode(ratio):
         def fn():
@@ -128,6 +151,9 @@ def _decode_jpeg_crop(contents, target_h, target_w, transposed, crop):
 
         return fn
 
+    if ratio is not None:
+        return decode(ratio)()
+    ratio_index = tf.where(planned >= 8, 3, tf.where(planned >= 4, 2, tf.where(planned >= 2, 1, 0)))
     return tf.switch_case(ratio_index, [decode(1), decode(2), decode(4), decode(8)])
 
 
@@ -157,7 +183,7 @@ def _maybe_orient(image, orientation):
     return tf.cond(orientation == 1, lambda: image, lambda: _orient(image, orientation))
 
 
-def decode_image(contents, image_size, *, resize_mode="crop", orientation=1, image_format=None):
+def decode_image(contents, image_size, *, resize_mode="crop", orientation=1, image_format=None, jpeg_ratio=None):
     """Decodes encoded image bytes to an upright float32 RGB image of ``image_size``.
 
     Works on a scalar string tensor inside ``tf.data.Dataset.map`` and inside a
@@ -173,6 +199,8 @@ def decode_image(contents, image_size, *, resize_mode="crop", orientation=1, ima
             decoding; ``None`` when every image is known to be upright (skips the step).
         image_format: ``"jpeg"`` when every input is known to be a JPEG (skips the
             format test; the pipeline knows this from the dataset's checks), else ``None``.
+        jpeg_ratio: with ``image_format="jpeg"``, the DCT scale ratio every input
+            needs (see :func:`jpeg_scale_ratios`); skips choosing it per image.
 
     Returns:
         A float32 tensor ``[height, width, 3]`` with pixel values in [0, 255].
@@ -196,7 +224,8 @@ def decode_image(contents, image_size, *, resize_mode="crop", orientation=1, ima
     def jpeg():
         # Decoded straight into the crop window, DCT-downscaled so that less than 2x
         # shrinking remains: plain bilinear resizing is enough.
-        image = _decode_jpeg_crop(contents, target_h, target_w, transposed, crop=resize_mode == "crop")
+        ratio = jpeg_ratio if image_format == "jpeg" else None
+        image = _decode_jpeg_crop(contents, target_h, target_w, transposed, crop=resize_mode == "crop", ratio=ratio)
         image = _maybe_orient(image, orientation)
         return _resize(image, target_h, target_w, pad, antialias=False)
 

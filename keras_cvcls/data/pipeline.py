@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from keras_cvcls.data.decode import check_resize_mode, decode_image, normalize_image_size
+from keras_cvcls.data.decode import check_resize_mode, decode_image, jpeg_scale_ratios, normalize_image_size
 from keras_cvcls.data.normalization import ImageNormalization
 
 
@@ -77,12 +77,22 @@ def make_pipeline(
     # The EXIF step costs ~20% of decoding; leave it out of the graph when no image needs it.
     any_rotated = any(r.orientation != 1 for r in images)
     all_jpeg = all(r.format in ("JPEG", "MPO") for r in images)
+    jpeg_ratio = None
+    if all_jpeg:
+        # Photo folders usually share one size, hence one DCT scale ratio: fix it in the graph.
+        ratios = set(
+            jpeg_scale_ratios(
+                [r.height for r in images], [r.width for r in images], size,
+                orientations=[r.orientation for r in images], resize_mode=resize_mode,
+            )
+        )
+        jpeg_ratio = ratios.pop() if len(ratios) == 1 else None
 
     def load(path, orientation, label):
         orientation = orientation if any_rotated else None
         image = decode_image(
             tf.io.read_file(path), size, resize_mode=resize_mode, orientation=orientation,
-            image_format="jpeg" if all_jpeg else None,
+            image_format="jpeg" if all_jpeg else None, jpeg_ratio=jpeg_ratio,
         )
         return image, label
 

@@ -49,10 +49,10 @@ class FetchOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be a positive number of seconds. Received: {name}={value!r}")
-        for name in ("retries", "max_redirects", "max_bytes"):
+        for name, low in (("retries", 0), ("max_redirects", 0), ("max_bytes", 1)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "max_bytes" else 0):
-                raise ValueError(f"{name} must be a non-negative integer. Received: {name}={value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}. Received: {name}={value!r}")
         if isinstance(self.backoff, bool) or not isinstance(self.backoff, (int, float)) or self.backoff < 0:
             raise ValueError(f"backoff must be a number of seconds >= 0. Received: backoff={self.backoff!r}")
 
