@@ -6,7 +6,11 @@ The public API, re-exported here::
 
     ds = kc.ClassificationDataset.from_directory("photos/")
     train, test = ds.split(train_size=0.66, seed=0)
-    pipeline = kc.make_pipeline(train, image_size=224, batch_size=32, shuffle=True, seed=0)
+    model = kc.ImageClassifier(ds.labels, "resnet50", weights="imagenet", image_size=224)
+    model.fit(train, epochs=15, lr_per_epoch=[0.01] * 7 + [0.001] * 7 + [0.0001],
+              validation_data=test, augment="standard", tensorboard_logdir="runs/logs")
+    ev = kc.ClassificationEvaluation(model, test)
+    kc.write_report(ev, "report.html")
 """
 
 __version__ = "0.1.0"
@@ -25,3 +29,28 @@ from keras_cvcls.data import check_image
 from keras_cvcls.data import decode_image
 from keras_cvcls.data import make_pipeline
 from keras_cvcls.datasets import make_sample
+from keras_cvcls.augment import augment_dataset
+from keras_cvcls.augment import get_augmentation
+from keras_cvcls.augment import list_augmentations
+from keras_cvcls.evaluation import ClassificationEvaluation
+from keras_cvcls.evaluation import ConfusionMatrixDisplay
+from keras_cvcls.evaluation import PrecisionRecallDisplay
+from keras_cvcls.evaluation import RocCurveDisplay
+from keras_cvcls.evaluation import TopLossesDisplay
+from keras_cvcls.evaluation import TrainingCurveDisplay
+from keras_cvcls.evaluation import graph_confusion_matrix
+from keras_cvcls.evaluation import graph_pr_curve
+from keras_cvcls.evaluation import graph_roc_curve
+from keras_cvcls.evaluation import write_report
+from keras_cvcls.models import ImageClassifier
+from keras_cvcls.models import ScikitClassifier
+from keras_cvcls.models import WeightsUnavailableError
+from keras_cvcls.models import create_backbone
+from keras_cvcls.models import get_backbone_config
+from keras_cvcls.models import list_backbones
+from keras_cvcls.models import load_classifier
+from keras_cvcls.models import register_backbone
+from keras_cvcls.training import EvalHistory
+from keras_cvcls.training import StepLR
+from keras_cvcls.training import TensorBoardExtras
+from keras_cvcls.training import parse_lr_schedule
