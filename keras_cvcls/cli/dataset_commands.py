@@ -3,6 +3,7 @@
 import json
 import sys
 
+from keras_cvcls.cli import acquisition_commands
 from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS
 
 
@@ -24,6 +25,7 @@ def register(commands):
     info.add_argument("--strict", action="store_true", help="exit 1 if any file is bad")
     info.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest width x height accepted")
     info.set_defaults(run=_info)
+    acquisition_commands.register(sub)
 
 
 def _info(args):

@@ -36,7 +36,8 @@ class DownloadReport:
     Attributes:
         out_dir: the dataset folder (absolute).
         manifest_path: the manifest (``OUT_DIR/.keras_cvcls/manifest.jsonl``).
-        labels: label as written in the query file -> its folder name.
+        labels: label as written in the query file -> its folder name (the
+            ``label`` of :meth:`to_dict` entries and the keys of ``counts``).
         downloaded: manifest records of the images added by this run.
         duplicates: manifest records of the images this run found to be
             (near-)duplicates of kept ones (``duplicate_of``, ``distance``).
@@ -60,8 +61,9 @@ class DownloadReport:
 
         def source(record):
             src = record["source"]
-            out = {"label": record["label"], "kind": src["kind"], "source": src.get("url") or src.get("path") or src.get("folder")}
-            if src["kind"] == "search" or src.get("query"):
+            out = {"label": record["folder"], "kind": src["kind"],
+                   "source": src.get("url") or src.get("path") or src.get("folder") or src.get("query")}
+            if src.get("query"):
                 out["query"] = src["query"]
             return out
 
@@ -234,7 +236,8 @@ class _Run:
                 return self._prepare_file(job)
             return self._prepare_url(job)
         except BadImageError as e:
-            return _Failure(f"bad image: {e}", True)
+            # A server keeps sending the same bytes; a local file may be fixed before the next run.
+            return _Failure(f"bad image: {e}", job.source["kind"] != "folder")
         except FetchError as e:
             return _Failure(e.reason, e.permanent)
         except UnsafePathError as e:
@@ -364,7 +367,8 @@ def download_dataset(
     label, file and sha256, and every failure's reason; a re-run skips what is
     done (images kept, duplicates, permanent failures) and re-uses earlier search
     results, retrying only transient failures (timeouts, connection errors,
-    429/5xx). Only http(s) URLs are fetched, file and folder names are
+    429/5xx) and re-checking bad local files (they may have been fixed); an
+    image deleted from ``out_dir`` is fetched again. Only http(s) URLs are fetched, file and folder names are
     sanitised, and every write is checked to resolve inside ``out_dir``.
 
     Args:

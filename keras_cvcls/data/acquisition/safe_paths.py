@@ -11,6 +11,7 @@ import unicodedata
 
 # Characters that are path separators, control characters or forbidden on Windows.
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
 # Names the folder-dataset reader treats as hidden system files.
 _SYSTEM_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
@@ -25,6 +26,9 @@ class UnsafePathError(ValueError):
 def _clean_component(text, max_chars):
     text = unicodedata.normalize("NFC", text)
     text = _UNSAFE_CHARS.sub("_", text)
+    # Invisible format characters (e.g. right-to-left overrides that disguise an
+    # extension), surrogates and line separators.
+    text = "".join("_" if unicodedata.category(c) in _UNSAFE_CATEGORIES else c for c in text)
     # Leading dots would hide the entry (or make it "." / ".."); trailing dots and
     # spaces are dropped by Windows.
     text = text.strip().lstrip(".").strip()

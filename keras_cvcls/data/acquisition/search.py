@@ -65,8 +65,10 @@ class JsonImageSearchProvider(ImageSearchProvider):
     header (``Authorization: Bearer KEY`` by default; with any other header
     name, e.g. ``Ocp-Apim-Subscription-Key``, the bare key). Answer: JSON
     ``{"value": [{"contentUrl": ..., "name": ..., "hostPageUrl": ...}, ...],
-    "nextOffset": K}`` (``nextOffset`` optional). Pages are requested until
-    ``count`` results are found or a page comes back empty.
+    "nextOffset": K}`` (``nextOffset`` optional). Pages of at most
+    ``page_size`` are requested until ``count`` results are found or the
+    results end (an empty page, one with nothing new, or a short page without
+    ``nextOffset``).
 
     Args:
         endpoint: the search URL (default: ``$KERAS_CVCLS_SEARCH_ENDPOINT``).
@@ -125,7 +127,8 @@ class JsonImageSearchProvider(ImageSearchProvider):
     def search(self, query, count):
         results, seen, offset = [], set(), 0
         for _ in range(count // self.page_size + 3):  # bounded, even if the API ignores count
-            params = {**self.params, "q": query, "count": min(self.page_size, count - len(results)), "offset": offset}
+            wanted = min(self.page_size, count - len(results))
+            params = {**self.params, "q": query, "count": wanted, "offset": offset}
             try:
                 answer = get_json(
                     self.endpoint, session=self._session(), options=self.options, params=params,
@@ -137,13 +140,16 @@ class JsonImageSearchProvider(ImageSearchProvider):
             items = answer.get("value") if isinstance(answer, dict) else None
             if not isinstance(items, list):
                 raise SearchError(f'image search for {query!r}: the answer has no "value" list')
+            found = len(results)
             for item in items:
                 url = item.get("contentUrl") if isinstance(item, dict) else None
                 if isinstance(url, str) and url and url not in seen:
                     seen.add(url)
                     results.append({"content_url": url, "name": item.get("name"), "host_page_url": item.get("hostPageUrl")})
             next_offset = answer.get("nextOffset")
-            if not items or len(results) >= count:
+            # Stop at the end of the results: a page that is empty, adds nothing new,
+            # or is short without a nextOffset to continue from.
+            if len(results) >= count or len(results) == found or (len(items) < wanted and next_offset is None):
                 break
             offset = next_offset if isinstance(next_offset, int) and next_offset > offset else offset + len(items)
         return results[:count]
