@@ -42,6 +42,7 @@ from keras_cvcls.evaluation import graph_confusion_matrix
 from keras_cvcls.evaluation import graph_pr_curve
 from keras_cvcls.evaluation import graph_roc_curve
 from keras_cvcls.evaluation import write_report
+from keras_cvcls.export import export_for_serving
 from keras_cvcls.models import ImageClassifier
 from keras_cvcls.models import ScikitClassifier
 from keras_cvcls.models import WeightsUnavailableError
@@ -50,6 +51,8 @@ from keras_cvcls.models import get_backbone_config
 from keras_cvcls.models import list_backbones
 from keras_cvcls.models import load_classifier
 from keras_cvcls.models import register_backbone
+from keras_cvcls.serving import ScoringClient
+from keras_cvcls.serving import run_loadtest
 from keras_cvcls.training import EvalHistory
 from keras_cvcls.training import StepLR
 from keras_cvcls.training import TensorBoardExtras

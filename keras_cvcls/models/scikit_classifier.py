@@ -124,6 +124,47 @@ class ScikitClassifier:
 
     classify = predict
 
+    def to_keras(self):
+        """The classifier as one Keras model (features + the learner as a Dense softmax layer).
+
+        Exact for linear learners with ``coef_`` and ``intercept_`` (``LinearSVC``,
+        ``LogisticRegression``): its outputs equal :meth:`predict_scores`. This is
+        what :func:`~keras_cvcls.export.export_for_serving` exports, since TF Serving
+        runs TensorFlow graphs, not Python.
+
+        Raises:
+            ValueError: for a learner that is not linear (its decision runs in Python).
+        """
+        self._check_trained()
+        learner = self.learner
+        linear = hasattr(learner, "coef_") and hasattr(learner, "intercept_")
+        multinomial_or_margin = not hasattr(learner, "predict_proba") or len(learner.classes_) == 2 or (
+            getattr(learner, "multi_class", "auto") in ("auto", "multinomial") and type(learner).__name__ == "LogisticRegression"
+        )
+        if not (linear and multinomial_or_margin):
+            raise ValueError(
+                f"Cannot turn a {type(learner).__name__} into a TensorFlow graph: only linear learners with "
+                "coef_ and intercept_ (LinearSVC, LogisticRegression) are exported, because TF Serving runs "
+                "TensorFlow graphs, not scikit-learn. Use a linear learner, or export the ImageClassifier. "
+                f"Received: learner={learner!r}"
+            )
+        coef = np.asarray(learner.coef_, np.float32)
+        intercept = np.asarray(learner.intercept_, np.float32).reshape(-1)
+        if coef.shape[0] == 1:  # binary: one margin d for classes_[1]; scores = softmax([-d/2, d/2])
+            coef = np.concatenate([-coef, coef]) / 2
+            intercept = np.concatenate([-intercept, intercept]) / 2
+        kernel = np.zeros((coef.shape[1], len(self.labels)), np.float32)
+        bias = np.full((len(self.labels),), -1e9, np.float32)  # classes never trained on: score 0
+        kernel[:, learner.classes_] = coef.T
+        bias[learner.classes_] = intercept
+        head = keras.layers.Dense(len(self.labels), activation="softmax", dtype="float32", name="predictions")
+        model = keras.Model(self.feature_extractor.inputs, head(self.feature_extractor.outputs[0]), name="scikit_classifier")
+        head.set_weights([kernel, bias])
+        model.labels = list(self.labels)
+        model.image_size = tuple(self.image_size)
+        model.resize_mode = self.resize_mode
+        return model
+
     def save(self, path):
         """Saves the feature extractor, the fitted learner and the class map to a folder."""
         self._check_trained()

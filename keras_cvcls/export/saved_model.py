@@ -1,0 +1,306 @@
+"""Exports a trained classifier as a versioned SavedModel that TF Serving loads as is.
+
+Layout written by :func:`export_for_serving`::
+
+    BASE_PATH/                     the model's base path (``--model_base_path``)
+      1/                           one folder per version, an integer
+        saved_model.pb             signatures: serving_default, predict_images, labels
+        variables/
+        assets/labels.txt          the class names, one per line, in score order
+        assets.extra/tf_serving_warmup_requests
+                                   a TFRecord of PredictionLog, replayed by TF Serving at load
+
+Signatures (``saved_model_cli show --dir BASE_PATH/1 --all`` lists them):
+
+* ``serving_default``: ``image_bytes`` (string ``[-1]``, encoded JPEG/PNG/GIF/BMP/WebP files)
+  -> ``scores`` (float ``[-1, C]`` probabilities) and ``classes`` (string ``[-1]``, top label).
+  Decoding and resizing run in the graph through
+  :func:`keras_cvcls.data.decode.decode_image`, the function the training pipeline uses.
+* ``predict_images``: ``images`` (float ``[-1, H, W, 3]``, pixel values 0-255) -> the same outputs.
+* ``labels``: ``class_ids`` (int64 ``[-1]``) -> ``labels`` (string ``[-1]``); clients read the
+  class map through it (``class_ids = range(C)``).
+
+A version folder is built in a hidden temporary folder beside it and renamed into place, so a
+server polling the base path never sees a half-written version.
+"""
+
+import io
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+
+LABELS_ASSET = "labels.txt"
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+SERVING_SIGNATURE = "serving_default"
+IMAGES_SIGNATURE = "predict_images"
+LABELS_SIGNATURE = "labels"
+_VERSION_RE = re.compile(r"^[0-9]+$")
+
+
+def list_versions(base_path):
+    """Returns the sorted integer versions (numeric sub-folders) under ``base_path``.
+
+    Hidden folders, files and non-numeric names are ignored, as TF Serving ignores them.
+
+    Args:
+        base_path: the model's base path; a missing folder has no versions.
+
+    Returns:
+        A sorted list of ints.
+    """
+    try:
+        names = os.listdir(base_path)
+    except FileNotFoundError:
+        return []
+    return sorted(
+        int(name) for name in names if _VERSION_RE.match(name) and os.path.isdir(os.path.join(base_path, name))
+    )
+
+
+def read_labels(export_dir):
+    """Reads the class names of an exported version from ``assets/labels.txt``.
+
+    Args:
+        export_dir: a version folder written by :func:`export_for_serving`.
+
+    Returns:
+        The list of class names, in the order of the ``scores`` columns.
+
+    Raises:
+        FileNotFoundError: when the folder has no ``assets/labels.txt``.
+    """
+    with open(os.path.join(export_dir, "assets", LABELS_ASSET), encoding="utf-8") as f:
+        return f.read().split("\n")[:-1]
+
+
+def _check_classifier(classifier):
+    """Returns ``(labels, (height, width), resize_mode)`` or raises a ValueError saying what is missing."""
+    from keras_cvcls.data.decode import RESIZE_MODES, normalize_image_size
+
+    if not callable(classifier):
+        raise ValueError(
+            "classifier must be a Keras model mapping float32 images [N, H, W, 3] to probabilities "
+            f"[N, C]. Received: classifier={classifier!r}"
+        )
+    missing = [name for name in ("labels", "image_size", "resize_mode") if getattr(classifier, name, None) is None]
+    if missing:
+        raise ValueError(
+            f"classifier lacks the attribute(s) {missing} that export needs: `labels` (class names in "
+            "score order), `image_size` ((height, width) the model takes) and `resize_mode` "
+            f"(one of {RESIZE_MODES}, how serving resizes images as training did). "
+            f"Received: classifier of type {type(classifier).__name__}"
+        )
+    labels = classifier.labels
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+        raise ValueError(f"classifier.labels must be a list of class names. Received: labels={labels!r}")
+    labels = list(labels)
+    bad = [x for x in labels if not isinstance(x, str) or not x or "\n" in x or "\r" in x]
+    if not labels or bad:
+        raise ValueError(
+            "classifier.labels must be a non-empty list of non-empty strings without line breaks. "
+            f"Received: labels={labels!r}"
+        )
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"classifier.labels has duplicates. Received: labels={labels!r}")
+    image_size = normalize_image_size(classifier.image_size)
+    resize_mode = classifier.resize_mode
+    if resize_mode not in RESIZE_MODES:
+        raise ValueError(f"classifier.resize_mode must be one of {RESIZE_MODES}. Received: resize_mode={resize_mode!r}")
+    return labels, image_size, resize_mode
+
+
+def _check_outputs(classifier, labels, image_size):
+    """Runs the classifier once on a grey image: [1, C] probabilities with C == len(labels)."""
+    import tensorflow as tf
+
+    probe = tf.fill([1, image_size[0], image_size[1], 3], 128.0)
+    try:
+        scores = classifier(probe, training=False)
+    except Exception as e:  # the message says which model and which input failed
+        raise ValueError(
+            f"classifier failed on a float32 input of shape [1, {image_size[0]}, {image_size[1]}, 3] "
+            f"(its image_size): {e}"
+        ) from e
+    if isinstance(scores, (dict, list, tuple)):
+        raise ValueError(
+            f"classifier must return one tensor of probabilities [N, C]. Received: {type(scores).__name__} output"
+        )
+    scores = np.asarray(scores)
+    if scores.ndim != 2 or scores.shape[1] != len(labels):
+        raise ValueError(
+            f"classifier output has shape {list(scores.shape)} for one image, but it has {len(labels)} labels: "
+            f"expected [1, {len(labels)}]"
+        )
+    if not (np.all(scores >= -1e-6) and abs(float(scores.sum()) - 1.0) < 1e-3):
+        raise ValueError(
+            "classifier must output class probabilities (end in a softmax); the output for a grey image "
+            f"sums to {float(scores.sum()):.4g}. Received: scores={scores.tolist()}"
+        )
+
+
+def _warmup_jpeg(image_size):
+    """A small, deterministic JPEG larger than the model input (exercises the decode path)."""
+    from PIL import Image
+
+    h, w = image_size[0] * 2, image_size[1] * 2
+    y, x = np.mgrid[0:h, 0:w]
+    image = np.stack([255 * y / max(h - 1, 1), np.full((h, w), 96.0), 255 * x / max(w - 1, 1)], axis=-1)
+    buf = io.BytesIO()
+    Image.fromarray(image.astype(np.uint8)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _write_warmup(export_dir, image_size):
+    """Writes ``assets.extra/tf_serving_warmup_requests``: PredictionLogs of serving_default requests."""
+    import tensorflow as tf
+
+    try:
+        from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+    except ImportError as e:  # pragma: no cover - the serving extra is a test dependency
+        raise ImportError(
+            "warmup=True needs tensorflow-serving-api (pip install 'keras-cvcls[serving]'); or export with warmup=False"
+        ) from e
+    path = os.path.join(export_dir, WARMUP_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    jpeg = _warmup_jpeg(image_size)
+    with tf.io.TFRecordWriter(path) as writer:
+        for batch in (1, 2):  # the shapes clients send most: one image, a small batch
+            request = predict_pb2.PredictRequest()
+            request.model_spec.signature_name = SERVING_SIGNATURE
+            request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([jpeg] * batch, dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def _build_archive(classifier, labels_file, image_size, resize_mode):
+    import keras
+    import tensorflow as tf
+
+    from keras_cvcls.data.decode import decode_image
+
+    height, width = image_size
+    asset = tf.saved_model.Asset(labels_file)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(
+            asset,
+            key_dtype=tf.int64,
+            key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+            value_dtype=tf.string,
+            value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+        ),
+        default_value="",
+    )
+    holder = tf.Module()
+    holder.labels_asset = asset
+    holder.labels_table = table
+
+    def predict(images):
+        scores = tf.cast(classifier(images, training=False), tf.float32)
+        classes = table.lookup(tf.argmax(scores, axis=-1, output_type=tf.int64))
+        return {"scores": scores, "classes": classes}
+
+    def serving_default(image_bytes):
+        images = tf.map_fn(
+            lambda contents: decode_image(contents, (height, width), resize_mode=resize_mode, orientation=None),
+            image_bytes,
+            fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32),
+        )
+        return predict(images)
+
+    def predict_images(images):
+        return predict(tf.cast(images, tf.float32))
+
+    def class_names(class_ids):
+        return {"labels": table.lookup(tf.cast(class_ids, tf.int64))}
+
+    archive = keras.export.ExportArchive()
+    archive.track(classifier)
+    archive.track(holder)
+    archive.add_endpoint(
+        SERVING_SIGNATURE, serving_default, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")]
+    )
+    archive.add_endpoint(
+        IMAGES_SIGNATURE,
+        predict_images,
+        input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name="images")],
+    )
+    archive.add_endpoint(
+        LABELS_SIGNATURE, class_names, input_signature=[tf.TensorSpec([None], tf.int64, name="class_ids")]
+    )
+    return archive, holder
+
+
+def export_for_serving(classifier, base_path, version=None, *, warmup=True):
+    """Writes ``base_path/<version>/``, a SavedModel that TF Serving (or ``keras-cvcls serve``) serves.
+
+    The version folder is built in a hidden temporary folder inside ``base_path`` and renamed
+    into place in one step, so a server polling ``base_path`` loads either nothing or the whole
+    version.
+
+    Args:
+        classifier: a Keras model mapping float32 images ``[N, H, W, 3]`` (pixel values 0-255)
+            to class probabilities ``[N, C]``, with attributes ``labels`` (C class names),
+            ``image_size`` (``(height, width)``) and ``resize_mode`` (``"crop"``, ``"pad"`` or
+            ``"stretch"``). A :class:`~keras_cvcls.models.ScikitClassifier` with a linear
+            learner is exported through its ``to_keras()`` (exact); other learners raise.
+        base_path: the model's base path, e.g. ``models/flowers``; created when missing.
+        version: a positive int; ``None`` takes the next integer after the highest version there.
+        warmup: write ``assets.extra/tf_serving_warmup_requests`` (needs tensorflow-serving-api).
+
+    Returns:
+        The path of the new version folder.
+
+    Raises:
+        ValueError: when the classifier lacks what export needs (the message says what), or
+            ``version`` is not a positive int.
+        FileExistsError: when that version already exists.
+
+    Example:
+        >>> path = export_for_serving(classifier, "models/flowers")   # models/flowers/1
+        >>> read_labels(path)
+        ['daisy', 'rose', 'tulip']
+    """
+    import tensorflow as tf
+
+    if hasattr(classifier, "to_keras") and hasattr(classifier, "learner"):  # a ScikitClassifier
+        classifier = classifier.to_keras()
+    labels, image_size, resize_mode = _check_classifier(classifier)
+    if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1):
+        raise ValueError(f"version must be a positive int or None. Received: version={version!r}")
+    _check_outputs(classifier, labels, image_size)
+    base_path = os.fspath(base_path)
+    os.makedirs(base_path, exist_ok=True)
+    if version is None:
+        existing = list_versions(base_path)
+        version = existing[-1] + 1 if existing else 1
+    final = os.path.join(base_path, str(int(version)))
+    if os.path.exists(final):
+        raise FileExistsError(f"version {version} already exists: {final}")
+
+    staging = tempfile.mkdtemp(prefix=f".{version}.export-", dir=base_path)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            labels_file = os.path.join(scratch, LABELS_ASSET)
+            with open(labels_file, "w", encoding="utf-8", newline="\n") as f:
+                f.write("".join(label + "\n" for label in labels))
+            archive, _ = _build_archive(classifier, labels_file, image_size, resize_mode)
+            export_dir = os.path.join(staging, "model")
+            archive.write_out(export_dir, options=tf.saved_model.SaveOptions(), verbose=False)
+        if warmup:
+            _write_warmup(export_dir, image_size)
+        for root, _, files in os.walk(export_dir):  # mkdtemp is 0700; servers may run as another user
+            os.chmod(root, 0o755)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o644)
+        try:
+            os.rename(export_dir, final)
+        except OSError as e:
+            if os.path.exists(final):
+                raise FileExistsError(f"version {version} was written concurrently: {final}") from e
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final

@@ -1,0 +1,174 @@
+"""TF Serving's gRPC API with tensorflow-serving-api's own service definitions.
+
+``tensorflow.serving.PredictionService``: ``Predict`` (with ``output_filter``) and
+``GetModelMetadata``; ``tensorflow.serving.ModelService``: ``GetModelStatus`` and
+``HandleReloadConfigRequest``. Errors use TF Serving's status codes and messages.
+"""
+
+import logging
+from concurrent import futures
+
+import grpc
+from tensorflow_serving.apis import model_management_pb2
+from tensorflow_serving.apis import model_service_pb2_grpc
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from keras_cvcls.serving import protos
+from keras_cvcls.serving.model_manager import parse_model_config
+from keras_cvcls.serving.predictor import wait
+from keras_cvcls.serving.status import Code, ServingError, invalid_argument
+
+log = logging.getLogger(__name__)
+
+
+def _spec(model_spec):
+    """(name, version, label) of a ModelSpec."""
+    which = model_spec.WhichOneof("version_choice")
+    version = model_spec.version.value if which == "version" else None
+    label = model_spec.version_label if which == "version_label" else None
+    return model_spec.name, version, label
+
+
+def _abort(context, error):
+    context.abort(getattr(grpc.StatusCode, error.code.name), error.message)
+
+
+def _unsupported(name):
+    def method(self, request, context):
+        _abort(
+            context,
+            ServingError(Code.UNIMPLEMENTED, f"{name} is not supported by the keras-cvcls server; use Predict"),
+        )
+
+    return method
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """``tensorflow.serving.PredictionService`` on a model manager and predictor."""
+
+    def __init__(self, manager, predictor):
+        self.manager = manager
+        self.predictor = predictor
+
+    def Predict(self, request, context):
+        import tensorflow as tf
+
+        try:
+            if not request.HasField("model_spec"):
+                raise invalid_argument("Missing ModelSpec")
+            servable = self.manager.get_servable(*_spec(request.model_spec))
+            try:
+                inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+            except (TypeError, ValueError) as e:
+                raise invalid_argument(f"Cannot parse input tensor: {e}") from None
+            future = self.predictor.submit(
+                servable, request.model_spec.signature_name, inputs, list(request.output_filter)
+            )
+            result = wait(future, context.time_remaining())
+        except ServingError as e:
+            _abort(context, e)
+        response = predict_pb2.PredictResponse()
+        protos.model_spec_proto(response.model_spec, result.model_name, result.version, result.signature_name)
+        for key, value in result.outputs.items():
+            response.outputs[key].CopyFrom(protos.tensor_proto(value))
+        return response
+
+    def GetModelMetadata(self, request, context):
+        try:
+            if not request.HasField("model_spec"):
+                raise invalid_argument("Missing ModelSpec")
+            if not request.metadata_field:
+                raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+            for field in request.metadata_field:
+                if field != "signature_def":
+                    raise invalid_argument(f"Metadata field {field} is not supported")
+            servable = self.manager.get_servable(*_spec(request.model_spec))
+        except ServingError as e:
+            _abort(context, e)
+        return protos.metadata_response(servable)
+
+    Classify = _unsupported("Classify")
+    Regress = _unsupported("Regress")
+    MultiInference = _unsupported("MultiInference")
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """``tensorflow.serving.ModelService``: status and config reloads."""
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def GetModelStatus(self, request, context):
+        try:
+            if not request.HasField("model_spec"):
+                raise invalid_argument("Missing ModelSpec")
+            return protos.status_response(self.manager, *_spec(request.model_spec))
+        except ServingError as e:
+            _abort(context, e)
+
+    def HandleReloadConfigRequest(self, request, context):
+        from google.protobuf import text_format
+
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            models = parse_model_config(text_format.MessageToString(request.config))
+            self.manager.reload_config(models)
+            response.status.error_code = int(Code.OK)
+        except (ValueError, FileNotFoundError) as e:
+            response.status.error_code = int(Code.INVALID_ARGUMENT)
+            response.status.error_message = str(e)
+        return response
+
+
+class GrpcServer:
+    """The gRPC endpoint of a :class:`~keras_cvcls.serving.server.ModelServer`.
+
+    Args:
+        manager: the model manager.
+        predictor: the predictor.
+        host: address to bind.
+        port: port to bind; 0 picks a free one (see :attr:`port` after :meth:`start`).
+        max_request_bytes: largest message accepted (RESOURCE_EXHAUSTED above).
+        max_workers: RPCs handled at once.
+    """
+
+    def __init__(self, manager, predictor, *, host="0.0.0.0", port=8500, max_request_bytes=64 << 20, max_workers=64):
+        self.host = host
+        self.port = port
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers, thread_name_prefix="keras-cvcls-grpc"),
+            options=[
+                ("grpc.max_receive_message_length", max_request_bytes),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(manager, predictor), self._server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), self._server)
+
+    def start(self):
+        """Binds and starts serving; returns the bound port."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        try:
+            port = self._server.add_insecure_port(f"{host}:{self.port}")
+        except RuntimeError as e:
+            raise OSError(f"could not bind the gRPC port {self.host}:{self.port}: {e}") from e
+        if port == 0:
+            raise OSError(f"could not bind the gRPC port {self.host}:{self.port}")
+        self.port = port
+        self._server.start()
+        return port
+
+    def stop(self, grace=5.0, wait=True):
+        """Refuses new RPCs at once, lets running ones finish for up to ``grace`` seconds.
+
+        Returns:
+            A ``threading.Event`` set when the server has stopped (already set when ``wait``).
+        """
+        stopped = self._server.stop(grace)
+        if wait:
+            stopped.wait(grace + 5)
+        return stopped

@@ -1,0 +1,201 @@
+"""TF Serving's REST API (``/v1/models/...``) on aiohttp.
+
+Routes are matched with TF Serving's own regular expressions on the raw path:
+
+* ``GET /v1/models/NAME[/versions/N | /labels/L]`` - model status
+* ``GET /v1/models/NAME[/versions/N | /labels/L]/metadata`` - signatures
+* ``POST /v1/models/NAME[/versions/N | /labels/L]:predict`` - row or columnar JSON
+
+Errors are ``{"error": "..."}`` with TF Serving's HTTP status for the error's code. The server
+runs on its own event loop in a background thread; the JSON work runs on a thread pool so the
+loop only moves bytes.
+"""
+
+import asyncio
+import logging
+import re
+import socket
+import threading
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+from keras_cvcls.serving import json_tensor, protos
+from keras_cvcls.serving.status import Code, ServingError, invalid_argument
+
+log = logging.getLogger(__name__)
+
+_V1_RE = re.compile(r"(?i)/v1/.*")
+_PREDICT_RE = re.compile(
+    r"(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)"
+)
+_STATUS_RE = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
+_JSON = "application/json"
+
+
+def _version(text):
+    if text is None:
+        return None
+    value = int(text)
+    if value >= 2**63:
+        raise invalid_argument(f"Failed to convert version: {text} to numeric.")
+    return value
+
+
+def _unquote(text):
+    return None if text is None else urllib.parse.unquote(text)
+
+
+class RestServer:
+    """The REST endpoint of a :class:`~keras_cvcls.serving.server.ModelServer`.
+
+    Args:
+        manager: the :class:`~keras_cvcls.serving.model_manager.ModelManager`.
+        predictor: the :class:`~keras_cvcls.serving.predictor.Predictor`.
+        host: address to bind.
+        port: port to bind; 0 picks a free one (see :attr:`port` after :meth:`start`).
+        max_request_bytes: larger bodies are refused with 413.
+        timeout_ms: a request running longer gets DEADLINE_EXCEEDED (504), as
+            ``--rest_api_timeout_in_ms``; 0 for none.
+        num_threads: threads parsing and writing JSON.
+        grace: seconds :meth:`stop` waits for running requests.
+    """
+
+    def __init__(
+        self,
+        manager,
+        predictor,
+        *,
+        host="0.0.0.0",
+        port=8501,
+        max_request_bytes=64 << 20,
+        timeout_ms=30000,
+        num_threads=8,
+        grace=5.0,
+    ):
+        self.manager = manager
+        self.predictor = predictor
+        self.host = host
+        self.port = port
+        self.max_request_bytes = max_request_bytes
+        self.timeout = timeout_ms / 1000 if timeout_ms else None
+        self.grace = grace
+        self._pool = ThreadPoolExecutor(num_threads, thread_name_prefix="keras-cvcls-rest")
+        self._loop = None
+        self._thread = None
+        self._runner = None
+
+    def start(self):
+        """Binds the port and serves in a background thread; returns the bound port."""
+        from aiohttp import web
+
+        sock = socket.create_server((self.host, self.port), reuse_port=False)
+        self.port = sock.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        app = web.Application(client_max_size=self.max_request_bytes)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=self.grace)
+        started = threading.Event()
+        failure = []
+
+        def run():
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(self._runner.setup())
+                self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
+            except BaseException as e:  # reported to start()'s caller
+                failure.append(e)
+                started.set()
+                return
+            started.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="keras-cvcls-rest", daemon=True)
+        self._thread.start()
+        started.wait()
+        if failure:
+            raise failure[0]
+        return self.port
+
+    def stop(self):
+        """Stops accepting connections, lets running requests finish (up to ``grace`` s), stops."""
+        if self._loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        try:
+            future.result(self.grace + 5)
+        except Exception:  # a timed-out cleanup still stops the loop below
+            log.warning("REST server did not shut down cleanly", exc_info=True)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()
+        self._loop = None
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _handle(self, request):
+        from aiohttp import web
+
+        path = request.rel_url.raw_path
+        if not _V1_RE.fullmatch(path):
+            return web.Response(status=404)  # TF Serving has no handler outside /v1/
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._error(413, f"Request body is larger than the server's limit of {self.max_request_bytes} bytes")
+        try:
+            if request.method == "POST" and (match := _PREDICT_RE.fullmatch(path)):
+                name, version, label, verb = match.groups()
+                name, version, label = _unquote(name), _version(version), _unquote(label)
+                if verb.lower() != "predict":
+                    raise ServingError(
+                        Code.UNIMPLEMENTED,
+                        f"{verb} is not supported by the keras-cvcls server (predict signatures only); use :predict",
+                    )
+                text = await self._predict(name, version, label, body)
+            elif request.method == "GET" and (match := _STATUS_RE.fullmatch(path)):
+                name, version, label, subresource = match.groups()
+                name, version, label = _unquote(name), _version(version), _unquote(label)
+                if not name:
+                    raise invalid_argument("Missing model name in request.")
+                if subresource:
+                    servable = self.manager.get_servable(name, version, label)
+                    text = protos.metadata_json(protos.metadata_response(servable))
+                else:
+                    text = protos.status_json(protos.status_response(self.manager, name, version, label))
+            else:
+                raise invalid_argument(f"Malformed request: {request.method} {path}")
+        except ServingError as e:
+            return self._error(e.http_status, e.message)
+        return web.Response(text=text, content_type=_JSON)
+
+    def _error(self, status, message):
+        from aiohttp import web
+
+        return web.Response(status=status, text=json_tensor.make_json_error(message), content_type=_JSON)
+
+    async def _predict(self, name, version, label, body):
+        loop = asyncio.get_running_loop()
+        future, fmt = await loop.run_in_executor(self._pool, self._submit, name, version, label, body)
+        try:
+            result = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+        except asyncio.TimeoutError:
+            future.cancel()
+            raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+        return await loop.run_in_executor(self._pool, json_tensor.make_json_from_tensors, result.outputs, fmt)
+
+    def _submit(self, name, version, label, body):
+        doc = json_tensor.parse_json(body)
+        resolved = {}
+
+        def input_dtypes(signature_name):
+            servable = self.manager.get_servable(name, version, label)
+            key = signature_name or "serving_default"
+            signature_def = servable.signature_defs.get(key)
+            if signature_def is None:
+                raise invalid_argument(f'Serving signature name: "{key}" not found in signature def')
+            resolved["servable"] = servable
+            return {k: v.dtype for k, v in signature_def.inputs.items()}
+
+        allow_fast = b"true" not in body and b"false" not in body
+        signature_name, inputs, fmt = json_tensor.fill_predict_request(doc, input_dtypes, allow_fast=allow_fast)
+        return self.predictor.submit(resolved["servable"], signature_name, inputs), fmt
