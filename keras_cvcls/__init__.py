@@ -15,45 +15,67 @@ The public API, re-exported here::
 
 __version__ = "0.1.0"
 
-from keras_cvcls import datasets
-from keras_cvcls.data import DEFAULT_MAX_PIXELS
-from keras_cvcls.data import NORMALIZATIONS
-from keras_cvcls.data import RESIZE_MODES
-from keras_cvcls.data import BadImageError
-from keras_cvcls.data import ClassificationDataset
-from keras_cvcls.data import ImageNormalization
-from keras_cvcls.data import ImageRecord
-from keras_cvcls.data import ImageValidationError
-from keras_cvcls.data import SkippedFile
-from keras_cvcls.data import check_image
-from keras_cvcls.data import decode_image
-from keras_cvcls.data import make_pipeline
-from keras_cvcls.datasets import make_sample
-from keras_cvcls.augment import augment_dataset
-from keras_cvcls.augment import get_augmentation
-from keras_cvcls.augment import list_augmentations
-from keras_cvcls.evaluation import ClassificationEvaluation
-from keras_cvcls.evaluation import ConfusionMatrixDisplay
-from keras_cvcls.evaluation import PrecisionRecallDisplay
-from keras_cvcls.evaluation import RocCurveDisplay
-from keras_cvcls.evaluation import TopLossesDisplay
-from keras_cvcls.evaluation import TrainingCurveDisplay
-from keras_cvcls.evaluation import graph_confusion_matrix
-from keras_cvcls.evaluation import graph_pr_curve
-from keras_cvcls.evaluation import graph_roc_curve
-from keras_cvcls.evaluation import write_report
-from keras_cvcls.export import export_for_serving
-from keras_cvcls.models import ImageClassifier
-from keras_cvcls.models import ScikitClassifier
-from keras_cvcls.models import WeightsUnavailableError
-from keras_cvcls.models import create_backbone
-from keras_cvcls.models import get_backbone_config
-from keras_cvcls.models import list_backbones
-from keras_cvcls.models import load_classifier
-from keras_cvcls.models import register_backbone
-from keras_cvcls.serving import ScoringClient
-from keras_cvcls.serving import run_loadtest
-from keras_cvcls.training import EvalHistory
-from keras_cvcls.training import StepLR
-from keras_cvcls.training import TensorBoardExtras
-from keras_cvcls.training import parse_lr_schedule
+# The public API, imported on first use (PEP 562): `import keras_cvcls` stays cheap, and the
+# command line can start TensorFlow quietly before anything imports it.
+_EXPORTS = {
+    "DEFAULT_MAX_PIXELS": "keras_cvcls.data",
+    "NORMALIZATIONS": "keras_cvcls.data",
+    "RESIZE_MODES": "keras_cvcls.data",
+    "BadImageError": "keras_cvcls.data",
+    "ClassificationDataset": "keras_cvcls.data",
+    "ImageNormalization": "keras_cvcls.data",
+    "ImageRecord": "keras_cvcls.data",
+    "ImageValidationError": "keras_cvcls.data",
+    "SkippedFile": "keras_cvcls.data",
+    "check_image": "keras_cvcls.data",
+    "decode_image": "keras_cvcls.data",
+    "make_pipeline": "keras_cvcls.data",
+    "make_sample": "keras_cvcls.datasets",
+    "augment_dataset": "keras_cvcls.augment",
+    "get_augmentation": "keras_cvcls.augment",
+    "list_augmentations": "keras_cvcls.augment",
+    "ClassificationEvaluation": "keras_cvcls.evaluation",
+    "ConfusionMatrixDisplay": "keras_cvcls.evaluation",
+    "PrecisionRecallDisplay": "keras_cvcls.evaluation",
+    "RocCurveDisplay": "keras_cvcls.evaluation",
+    "TopLossesDisplay": "keras_cvcls.evaluation",
+    "TrainingCurveDisplay": "keras_cvcls.evaluation",
+    "graph_confusion_matrix": "keras_cvcls.evaluation",
+    "graph_pr_curve": "keras_cvcls.evaluation",
+    "graph_roc_curve": "keras_cvcls.evaluation",
+    "write_report": "keras_cvcls.evaluation",
+    "export_for_serving": "keras_cvcls.export",
+    "ImageClassifier": "keras_cvcls.models",
+    "ScikitClassifier": "keras_cvcls.models",
+    "WeightsUnavailableError": "keras_cvcls.models",
+    "create_backbone": "keras_cvcls.models",
+    "get_backbone_config": "keras_cvcls.models",
+    "list_backbones": "keras_cvcls.models",
+    "load_classifier": "keras_cvcls.models",
+    "register_backbone": "keras_cvcls.models",
+    "ScoringClient": "keras_cvcls.serving",
+    "run_loadtest": "keras_cvcls.serving",
+    "EvalHistory": "keras_cvcls.training",
+    "StepLR": "keras_cvcls.training",
+    "TensorBoardExtras": "keras_cvcls.training",
+    "parse_lr_schedule": "keras_cvcls.training",
+}
+_SUBMODULES = ("augment", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"keras_cvcls.{name}")
+    else:
+        raise AttributeError(f"module 'keras_cvcls' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))

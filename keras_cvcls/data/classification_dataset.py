@@ -352,8 +352,13 @@ class ClassificationDataset:
 
     @property
     def excluded(self):
-        """Images excluded by a label fix."""
-        return [r for r in self._records if r.id in self._fixes.excluded]
+        """Images excluded by a label fix (with their fixed label, should they come back)."""
+        fixes = self._fixes
+        return [
+            dataclasses.replace(r, label=fixes.relabeled.get(r.id, r.original_label))
+            for r in self._records
+            if r.id in fixes.excluded
+        ]
 
     @property
     def label_ids(self):

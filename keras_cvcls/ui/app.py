@@ -1,0 +1,453 @@
+"""The browser UI as an aiohttp application: annotation, results and precision/recall views.
+
+The dataset is read once, when the application is created (image checks are
+cached in ``ROOT/.keras_cvcls/checks.json``, so a restart is quick); listings
+are served from memory, one page per request, and never touch the image files.
+Thumbnails are made on first request and cached on disk. Label fixes go
+through :meth:`ClassificationDataset.relabel` / :meth:`~ClassificationDataset.exclude`,
+so they land in the dataset's sidecar at once and the next ``from_directory``
+sees them.
+
+JSON API (every error is ``{"error": message}`` with a 4xx/5xx status):
+
+* ``GET /api/info`` - dataset name, labels, counts, page size, run links
+* ``GET /api/images?label=&status=&q=&page=&page_size=`` - one page of the annotation grid
+* ``POST /api/relabel`` ``{"id", "label"}``, ``POST /api/exclude`` ``{"id", "excluded"}``
+* ``POST /api/reload`` - re-read the label-fix sidecar
+* ``GET /api/thumb?id=``, ``GET /api/image?id=`` - a thumbnail (JPEG), the original file
+* ``GET /api/results?show=&sort=&label=&predicted=&page=&page_size=`` - one page of test results
+* ``GET /api/pr`` - precision/recall curves; ``GET /api/pr/at?threshold=`` - the numbers at a threshold
+* ``GET /report`` - the HTML evaluation report (``?refresh=1`` to rebuild it)
+"""
+
+import asyncio
+import functools
+import json
+import logging
+import math
+import os
+import shlex
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from keras_cvcls.data import ClassificationDataset
+from keras_cvcls.ui.thumbnails import ThumbnailCache, default_cache_dir
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+STATUS_MODES = ("all", "included", "excluded", "relabeled")
+MAX_PAGE_SIZE = 500
+REPORT_FILE = "report.html"
+TENSORBOARD_URL = "http://localhost:6006"
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+def _json_error(status, message):
+    """An aiohttp HTTP exception with a ``{"error": message}`` body."""
+    cls = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 415: web.HTTPUnsupportedMediaType}.get(
+        status, web.HTTPInternalServerError
+    )
+    return cls(text=json.dumps({"error": message}), content_type="application/json")
+
+
+@web.middleware
+async def _errors_as_json(request, handler):
+    try:
+        return await handler(request)
+    except ValueError as e:  # bad input named by the library's own message
+        raise _json_error(400, str(e)) from None
+    except OSError as e:  # e.g. a read-only sidecar
+        raise _json_error(500, str(e)) from None
+
+
+def _int_param(query, name, default, low, high):
+    text = query.get(name)
+    if text in (None, ""):
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer. Received: {name}={text!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}. Received: {name}={value}")
+    return value
+
+
+def _page(rows, query, default_size):
+    """Slices ``rows`` to the page asked for; a page past the end gives the last one."""
+    size = _int_param(query, "page_size", default_size, 1, MAX_PAGE_SIZE)
+    total = len(rows)
+    pages = max(1, math.ceil(total / size))
+    page = min(_int_param(query, "page", 1, 1, 10**9), pages)
+    start = (page - 1) * size
+    return rows[start : start + size], {"total": total, "page": page, "pages": pages, "page_size": size}
+
+
+def _quote(image_id):
+    return urllib.parse.quote(image_id, safe="")
+
+
+class _Catalog:
+    """Every image of the dataset (excluded ones too) with its current label, kept in memory."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.version = 0
+        self.reload()
+
+    def reload(self):
+        images, excluded = self.dataset.images, self.dataset.excluded
+        self.records = sorted([*images, *excluded], key=lambda r: (r.original_label, r.id))
+        self.by_id = {r.id: r for r in self.records}
+        # An excluded image keeps the label it was fixed to (shown again if it is included again).
+        self.label = {r.id: r.label for r in [*images, *excluded]}
+        self.excluded = {r.id for r in excluded}
+        self._changed()
+
+    def relabel(self, image_id, label):
+        self.dataset.relabel(image_id, label)
+        self.label[image_id] = label
+        self._changed()
+
+    def exclude(self, image_id, excluded):
+        self.dataset.exclude(image_id, excluded)
+        (self.excluded.add if excluded else self.excluded.discard)(image_id)
+        self._changed()
+
+    def _changed(self):
+        self.version += 1
+        self._views = {}
+
+    def item(self, record):
+        label = self.label[record.id]
+        return {
+            "id": record.id,
+            "name": record.name,
+            "label": label,
+            "original_label": record.original_label,
+            "excluded": record.id in self.excluded,
+            "relabeled": label != record.original_label,
+            "width": record.width,
+            "height": record.height,
+            "thumb": "/api/thumb?id=" + _quote(record.id),
+            "image": "/api/image?id=" + _quote(record.id),
+        }
+
+    def counts(self):
+        if "counts" not in self._views:
+            counts = {label: 0 for label in self.dataset.labels}
+            for r in self.records:
+                if r.id not in self.excluded:
+                    counts[self.label[r.id]] += 1
+            relabeled = sum(1 for r in self.records if self.label[r.id] != r.original_label)
+            self._views["counts"] = {
+                "counts": counts,
+                "num_images": sum(counts.values()),
+                "num_excluded": len(self.excluded),
+                "num_relabeled": relabeled,
+            }
+        return self._views["counts"]
+
+    def select(self, label=None, status="all", query=""):
+        """Records matching the filters, in folder order; cached until the next change."""
+        if status not in STATUS_MODES:
+            raise ValueError(f"status must be one of {STATUS_MODES}. Received: status={status!r}")
+        if label and label not in self.dataset.labels:
+            raise ValueError(f"Unknown label. Expected one of {self.dataset.labels}. Received: label={label!r}")
+        key = ("select", label or None, status, query.lower())
+        if key not in self._views:
+            if len(self._views) > 64:  # many searches typed since the last change
+                self._views = {}
+            needle = query.lower()
+            rows = []
+            for r in self.records:
+                if label and self.label[r.id] != label:
+                    continue
+                excluded = r.id in self.excluded
+                if (status == "included" and excluded) or (status == "excluded" and not excluded):
+                    continue
+                if status == "relabeled" and self.label[r.id] == r.original_label:
+                    continue
+                if needle and needle not in r.id.lower():
+                    continue
+                rows.append(r)
+            self._views[key] = rows
+        return self._views[key]
+
+
+class _UIState:
+    """The application's state and request handlers."""
+
+    def __init__(self, dataset, run_dir, *, page_size, thumb_size, thumb_cache_dir, batch_size):
+        self.dataset = dataset
+        self.catalog = _Catalog(dataset)
+        self.page_size = page_size
+        self.thumbs = ThumbnailCache(thumb_cache_dir or default_cache_dir(dataset.root), size=thumb_size)
+        self.thumb_pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="keras-cvcls-thumbs")
+        self.work_pool = ThreadPoolExecutor(1, thread_name_prefix="keras-cvcls-ui")
+        self.run_dir = os.path.abspath(os.fspath(run_dir)) if run_dir is not None else None
+        self.results = None
+        if self.run_dir is not None:
+            from keras_cvcls.ui.results import RunResults
+
+            self.results = RunResults(self.run_dir, dataset, batch_size=batch_size)
+        self._results_future = None
+        self._report_version = None
+        self._report_lock = None
+
+    # ------------------------------------------------------------ life cycle
+    async def on_startup(self, app):
+        self._report_lock = asyncio.Lock()
+        if self.results is not None:
+            self._start_results()
+
+    async def on_cleanup(self, app):
+        self.thumb_pool.shutdown(wait=False, cancel_futures=True)
+        self.work_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _start_results(self):
+        future = asyncio.get_running_loop().run_in_executor(self.work_pool, self.results.load)
+
+        def report(f):
+            if not f.cancelled() and f.exception() is not None:
+                log.error("Scoring the run's test images failed: %s", f.exception())
+
+        future.add_done_callback(report)
+        self._results_future = future
+
+    async def _loaded_results(self):
+        if self.results is None:
+            raise _json_error(404, "No training run: start the UI with --run RUN_DIR (or run=... in show()).")
+        if self._results_future is None:
+            self._start_results()
+        try:
+            await asyncio.shield(self._results_future)
+        except ValueError:
+            raise
+        except Exception as e:  # noqa: BLE001 - reported to the page, with its message
+            raise _json_error(500, f"Scoring the run's test images failed: {type(e).__name__}: {e}") from None
+        return self.results
+
+    # ---------------------------------------------------------------- helpers
+    async def _body(self, request):
+        if request.content_type != "application/json":
+            # Cross-site forms cannot send JSON without a CORS preflight, which this server never allows.
+            raise _json_error(415, f"Send JSON (Content-Type: application/json). Received: {request.content_type!r}")
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ValueError("The request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise ValueError(f"The request body must be a JSON object. Received: {type(body).__name__}")
+        return body
+
+    def _record(self, image_id):
+        record = self.catalog.by_id.get(image_id) if isinstance(image_id, str) else None
+        if record is None:
+            raise _json_error(404, f"No such image in the dataset. Received: id={image_id!r}")
+        return record
+
+    def _run_info(self):
+        if self.run_dir is None:
+            return None
+        logs = os.path.join(self.run_dir, "logs")
+        return {
+            "run_dir": self.run_dir,
+            "name": os.path.basename(self.run_dir),
+            "logs_dir": logs,
+            "logs_exist": os.path.isdir(logs),
+            "tensorboard_command": f"tensorboard --logdir {shlex.quote(logs)}",
+            "tensorboard_url": TENSORBOARD_URL,
+            "report_url": "/report",
+        }
+
+    # --------------------------------------------------------------- handlers
+    async def index(self, request):
+        return web.FileResponse(os.path.join(STATIC_DIR, "index.html"), headers=NO_CACHE)
+
+    async def static(self, request):
+        name = request.match_info["name"]
+        path = os.path.join(STATIC_DIR, name)
+        if "/" in name or "\\" in name or name.startswith(".") or not os.path.isfile(path):
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers=NO_CACHE)
+
+    async def info(self, request):
+        return web.json_response(
+            {
+                "name": self.dataset.name,
+                "root": self.dataset.root,
+                "labels": list(self.dataset.labels),
+                **self.catalog.counts(),
+                "num_skipped": sum(1 for s in self.dataset.skipped if s.error),
+                "page_size": self.page_size,
+                "run": self._run_info(),
+            }
+        )
+
+    async def images(self, request):
+        q = request.query
+        rows = self.catalog.select(q.get("label") or None, q.get("status") or "all", q.get("q", ""))
+        page_rows, page = _page(rows, q, self.page_size)
+        return web.json_response(
+            {**page, "items": [self.catalog.item(r) for r in page_rows], **self.catalog.counts()}
+        )
+
+    async def relabel(self, request):
+        body = await self._body(request)
+        record = self._record(body.get("id"))
+        label = body.get("label")
+        if label not in self.dataset.labels:
+            raise ValueError(f"Unknown label. Expected one of {self.dataset.labels}. Received: label={label!r}")
+        self.catalog.relabel(record.id, label)
+        return self._changed(record)
+
+    async def exclude(self, request):
+        body = await self._body(request)
+        record = self._record(body.get("id"))
+        excluded = body.get("excluded", True)
+        if not isinstance(excluded, bool):
+            raise ValueError(f"excluded must be true or false. Received: excluded={excluded!r}")
+        self.catalog.exclude(record.id, excluded)
+        return self._changed(record)
+
+    def _changed(self, record):
+        if self.results is not None:
+            self.results.invalidate()
+        return web.json_response({"item": self.catalog.item(record), **self.catalog.counts()})
+
+    async def reload(self, request):
+        self.dataset.reload_fixes()
+        self.catalog.reload()
+        if self.results is not None:
+            self.results.invalidate()
+        return web.json_response(self.catalog.counts())
+
+    async def thumb(self, request):
+        record = self._record(request.query.get("id"))
+        loop = asyncio.get_running_loop()
+        try:
+            path = await loop.run_in_executor(self.thumb_pool, self.thumbs.get, record.id, record.path)
+        except OSError as e:
+            raise _json_error(404, f"Cannot make a thumbnail of {record.id}: {e}") from None
+        return web.FileResponse(path, headers=NO_CACHE)
+
+    async def image(self, request):
+        record = self._record(request.query.get("id"))
+        if not os.path.isfile(record.path):
+            raise _json_error(404, f"The image file is gone: {record.path}")
+        return web.FileResponse(record.path, headers=NO_CACHE)
+
+    async def results_page(self, request):
+        results = await self._loaded_results()
+        q = request.query
+        rows = results.items(
+            show=q.get("show") or "all", sort=q.get("sort") or "loss",
+            label=q.get("label") or None, predicted=q.get("predicted") or None,
+        )
+        page_rows, page = _page(rows, q, self.page_size)
+        items = []
+        for row in page_rows:
+            item = self.catalog.item(row["record"])
+            # The catalog's "label" is the true label (and changes when relabelled).
+            item.update({k: v for k, v in row.items() if k not in ("record", "true_label")})
+            items.append(item)
+        return web.json_response({**page, "items": items, "summary": results.summary()})
+
+    async def pr_curves(self, request):
+        results = await self._loaded_results()
+        return web.json_response({**results.curves(), "summary": results.summary()})
+
+    async def pr_at(self, request):
+        results = await self._loaded_results()
+        return web.json_response(results.at_threshold(request.query.get("threshold", "0.5")))
+
+    async def report(self, request):
+        from keras_cvcls.evaluation import write_report
+        from keras_cvcls.training import run_dir as rd
+
+        results = await self._loaded_results()
+        path = os.path.join(self.run_dir, REPORT_FILE)
+        async with self._report_lock:
+            stale = self._report_version != self.catalog.version or not os.path.isfile(path)
+            if stale or request.query.get("refresh") == "1":
+                history = None
+                history_path = os.path.join(self.run_dir, rd.HISTORY_FILE)
+                if os.path.isfile(history_path):
+                    saved = rd.read_json(history_path)
+                    history = {k: saved[k] for k in ("train_accuracy", "eval_accuracy", "lr") if k in saved} or None
+                write = functools.partial(
+                    write_report, results.evaluation(), path,
+                    title=f"Evaluation of {os.path.basename(self.run_dir)}", history=history,
+                )
+                await asyncio.get_running_loop().run_in_executor(self.work_pool, write)
+                self._report_version = self.catalog.version
+        return web.FileResponse(path, headers=NO_CACHE)
+
+
+UI_STATE = web.AppKey("keras_cvcls_ui_state", _UIState)
+
+
+def create_app(data_dir, run_dir=None, *, page_size=60, thumb_size=160, thumb_cache_dir=None, batch_size=32):
+    """Builds the UI's aiohttp application.
+
+    The dataset is read here, once (a large folder's first read checks every
+    image; later reads use the check cache). With ``run_dir``, the run's test
+    images are scored in a background thread when the application starts
+    (or read from ``RUN_DIR/ui_scores.npz``).
+
+    Args:
+        data_dir: a folder with one subfolder per label, or a
+            :class:`~keras_cvcls.data.ClassificationDataset` (shared: fixes made in
+            the UI change it).
+        run_dir: a training run folder for the results and precision/recall views, or None.
+        page_size: images per page by default (the page can ask for up to 500).
+        thumb_size: longest side of thumbnails, in pixels.
+        thumb_cache_dir: where thumbnails are cached (default ``DATA_DIR/.keras_cvcls/thumbs``,
+            or a temp folder when the data folder is read-only).
+        batch_size: batch size for scoring the run's test images.
+
+    Returns:
+        An ``aiohttp.web.Application``; run it with ``aiohttp.web.run_app`` or
+        :class:`~keras_cvcls.ui.notebook.UIServer`.
+
+    Raises:
+        ValueError: if ``data_dir`` is not a dataset folder, ``run_dir`` not a run folder,
+            or ``page_size`` is out of range.
+
+    Example:
+        >>> from aiohttp import web
+        >>> web.run_app(create_app("photos/", run_dir="runs/1"), host="127.0.0.1", port=8765)
+    """
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be an int between 1 and {MAX_PAGE_SIZE}. Received: page_size={page_size!r}")
+    if isinstance(data_dir, ClassificationDataset):
+        dataset = data_dir
+    else:
+        dataset = ClassificationDataset.from_directory(data_dir)
+    state = _UIState(
+        dataset, run_dir, page_size=page_size, thumb_size=thumb_size, thumb_cache_dir=thumb_cache_dir,
+        batch_size=batch_size,
+    )
+    app = web.Application(middlewares=[_errors_as_json], client_max_size=1 << 20)
+    app[UI_STATE] = state
+    app.on_startup.append(state.on_startup)
+    app.on_cleanup.append(state.on_cleanup)
+    r = app.router
+    r.add_get("/", state.index)
+    r.add_get("/static/{name}", state.static)
+    r.add_get("/api/info", state.info)
+    r.add_get("/api/images", state.images)
+    r.add_post("/api/relabel", state.relabel)
+    r.add_post("/api/exclude", state.exclude)
+    r.add_post("/api/reload", state.reload)
+    r.add_get("/api/thumb", state.thumb)
+    r.add_get("/api/image", state.image)
+    r.add_get("/api/results", state.results_page)
+    r.add_get("/api/pr", state.pr_curves)
+    r.add_get("/api/pr/at", state.pr_at)
+    r.add_get("/report", state.report)
+    return app

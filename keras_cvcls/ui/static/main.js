@@ -1,0 +1,53 @@
+// Start-up: read /api/info, build the views, route on the location hash, dispatch keyboard shortcuts.
+"use strict";
+
+(async function main() {
+  let info;
+  try {
+    info = await KC.api("/api/info");
+  } catch (e) {
+    KC.status(`Cannot reach the keras-cvcls server: ${e.message}`, "error");
+    return;
+  }
+  document.getElementById("dataset-name").textContent = `${info.name} \u00b7 ${info.labels.length} labels`;
+  document.title = `keras-cvcls \u00b7 ${info.name}`;
+  const views = { annotate: new AnnotateView(info) };
+  if (info.run) {
+    views.results = new ResultsView(info);
+    views.pr = new PrecisionRecallView(info);
+  } else {
+    document.body.classList.add("no-run");
+  }
+
+  let active = null;
+  function route() {
+    const { view, params } = KC.readHash();
+    let name = "annotate";
+    if (views[view]) name = view;
+    else if (view === "results" || view === "pr") name = "norun";
+    for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${name}`;
+    for (const link of document.querySelectorAll("nav a[data-view]")) {
+      link.classList.toggle("active", link.dataset.view === name);
+    }
+    document.body.dataset.view = name;
+    active = views[name] || null;
+    if (active) active.show(params);
+  }
+
+  window.addEventListener("hashchange", route);
+  document.addEventListener("keydown", (event) => {
+    if (KC.preview.isOpen()) {
+      if (event.key === "Escape" || event.key === "Enter" || event.key === " ") {
+        KC.preview.close();
+        event.preventDefault();
+      }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || KC.isTyping(event)) return;
+    const onControl = event.target.closest && event.target.closest("button, a");
+    if (onControl && (event.key === "Enter" || event.key === " ")) return; // the control's own action
+    if (active && active.onKey(event)) event.preventDefault();
+  });
+  document.getElementById("preview").addEventListener("click", () => KC.preview.close());
+  route();
+})();
