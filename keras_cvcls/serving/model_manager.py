@@ -290,6 +290,20 @@ class _Model:
         self.serving = {}  # version -> LoadedVersion (AVAILABLE)
 
 
+
+def _labelled_version(model, version, label):
+    """The version a label points at (``version`` itself when no label is given).
+
+    Raises:
+        ServingError: INVALID_ARGUMENT for a label the model does not have (TF Serving's message).
+    """
+    if label is None:
+        return version
+    labels = model.config.version_labels if model else {}
+    if label not in labels:
+        raise invalid_argument("Unrecognized servable version label: ", label)
+    return labels[label]
+
 class ModelManager:
     """Loads, serves and unloads the versions of one or more models.
 
@@ -456,11 +470,7 @@ class ModelManager:
         """
         with self._lock:
             model = self._models.get(name)
-            if label is not None:
-                labels = model.config.version_labels if model else {}
-                if label not in labels:
-                    raise invalid_argument("Unrecognized servable version label: ", label)
-                version = labels[label]
+            version = _labelled_version(model, version, label)
             if version is None:
                 if model is None or not model.serving:
                     raise not_found(f"Servable not found for request: Latest({name})")
@@ -477,11 +487,7 @@ class ModelManager:
         """
         with self._lock:
             model = self._models.get(name)
-            if label is not None:
-                labels = model.config.version_labels if model else {}
-                if label not in labels:
-                    raise invalid_argument("Unrecognized servable version label: ", label)
-                version = labels[label]
+            version = _labelled_version(model, version, label)
             states = dict(model.states) if model else {}
             if version is not None:
                 if version not in states:
