@@ -56,7 +56,13 @@ def test_fit_with_datasets_runs_step_lr_and_eval_history(small_split, tmp_path):
     assert "eval_accuracy" in history.history
     assert model.training_config["lr_per_epoch"] == [0.02, 0.005]
     assert model.train_images_per_s > 0
-    assert os.listdir(tmp_path / "logs")
+    tags = set()
+    extras = tmp_path / "logs" / "extras"
+    for name in os.listdir(extras):
+        for event in tf.compat.v1.train.summary_iterator(str(extras / name)):
+            tags.update(v.tag for v in event.summary.value)
+    # The confusion matrix comes from EvalHistory's predictions of the same epoch (one eval pass).
+    assert {"learning_rate", "confusion_matrix", "augmented_samples"} <= tags
 
 
 def test_warmup_freezes_the_backbone_first(small_split):

@@ -145,6 +145,7 @@ class EvalHistory(keras.callbacks.Callback):
         self.train_data = train_data
         self.verbose = int(verbose)
         self.history = self._empty_history()
+        self.last_predictions = None
 
     @staticmethod
     def _empty_history():
@@ -169,6 +170,7 @@ class EvalHistory(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         with_loss = getattr(self.model, "loss", None) is not None
         scores, labels, eval_loss = _iterate_predictions(self.model, self.eval_data, with_loss=with_loss)
+        self.last_predictions = (scores, labels)  # this epoch's, for TensorBoardExtras(eval_history=...)
         eval_accuracy = float(np.mean(_predicted_ids(scores) == labels))
         if self.train_data is not None:
             train_accuracy = evaluate_accuracy(self.model, self.train_data)

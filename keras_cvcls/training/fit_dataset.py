@@ -134,7 +134,9 @@ def fit_dataset(
         os.makedirs(tensorboard_logdir, exist_ok=True)
         samples = next(iter(train.take(1)))[0] if augmenter is not None else None
         ours.append(keras.callbacks.TensorBoard(tensorboard_logdir, write_graph=False, profile_batch=0))
-        ours.append(TensorBoardExtras(tensorboard_logdir, eval_data=val, labels=model.labels, sample_images=samples))
+        ours.append(
+            TensorBoardExtras(tensorboard_logdir, eval_data=val, labels=model.labels, sample_images=samples, eval_history=history_cb)
+        )
     # EvalHistory evaluates the validation set once per epoch and logs eval_accuracy and
     # eval_loss; Keras' own validation pass would do the same work a second time.
     all_callbacks = ours + list(callbacks or [])

@@ -83,6 +83,8 @@ class TensorBoardExtras(keras.callbacks.Callback):
             tensor or array ``[N, H, W, 3]``, or a dataset yielding image
             batches or ``(images, labels)`` batches (e.g. the training pipeline).
         max_samples: Most images in the ``"augmented_samples"`` grid.
+        eval_history: an :class:`EvalHistory` placed before this callback with the same
+            ``eval_data``: its predictions of the epoch are reused (one pass over the data, not two).
 
     Example:
         >>> callbacks = [
@@ -96,7 +98,7 @@ class TensorBoardExtras(keras.callbacks.Callback):
 
     RUN_NAME = "extras"
 
-    def __init__(self, log_dir, eval_data=None, labels=None, sample_images=None, max_samples=16):
+    def __init__(self, log_dir, eval_data=None, labels=None, sample_images=None, max_samples=16, eval_history=None):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
             raise ValueError(f"log_dir must be a folder path. Received: log_dir={log_dir!r}")
@@ -118,6 +120,9 @@ class TensorBoardExtras(keras.callbacks.Callback):
         self.labels = labels
         self.sample_images = sample_images
         self.max_samples = max_samples
+        # An EvalHistory earlier in the callback list that already scored eval_data this epoch:
+        # its predictions are reused instead of a second pass over the data.
+        self.eval_history = eval_history
         self._writer = None
 
     @property
@@ -156,7 +161,8 @@ class TensorBoardExtras(keras.callbacks.Callback):
         """The confusion matrix on ``eval_data``, rendered to an RGB uint8 image ``[H, W, 3]``."""
         from keras_cvcls.evaluation.displays import ConfusionMatrixDisplay
 
-        scores, y_true = predict_with_labels(self.model, self.eval_data)
+        shared = getattr(self.eval_history, "last_predictions", None)
+        scores, y_true = shared if shared is not None else predict_with_labels(self.model, self.eval_data)
         scores = scores.reshape(len(scores), -1)
         if scores.shape[1] == 1:  # one sigmoid output: two classes
             scores = np.concatenate([1.0 - scores, scores], axis=1)
