@@ -29,6 +29,8 @@ _PREDICT_RE = re.compile(
     r"(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)"
 )
 _STATUS_RE = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
+# Request bodies up to this size are parsed on the event loop, larger ones in the thread pool.
+_INLINE_BODY_BYTES = 256 * 1024
 _JSON = "application/json"
 
 
@@ -175,12 +177,20 @@ class RestServer:
 
     async def _predict(self, name, version, label, body):
         loop = asyncio.get_running_loop()
-        future, fmt = await loop.run_in_executor(self._pool, self._submit, name, version, label, body)
+        # A typical request (a few images, tens of kB) parses in ~0.1 ms: doing that on the event
+        # loop costs less than two thread hand-offs. Large bodies go to the thread pool.
+        inline = len(body) <= _INLINE_BODY_BYTES
+        if inline:
+            future, fmt = self._submit(name, version, label, body)
+        else:
+            future, fmt = await loop.run_in_executor(self._pool, self._submit, name, version, label, body)
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
         except asyncio.TimeoutError:
             future.cancel()
             raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+        if inline:
+            return json_tensor.make_json_from_tensors(result.outputs, fmt)
         return await loop.run_in_executor(self._pool, json_tensor.make_json_from_tensors, result.outputs, fmt)
 
     def _submit(self, name, version, label, body):
