@@ -12,13 +12,14 @@ Example:
 """
 
 from keras_cvcls.training.eval_history import EvalHistory, evaluate_accuracy
-from keras_cvcls.training.step_lr import StepLR, parse_lr_schedule, step_lr_schedule
+from keras_cvcls.training.step_lr import StepLR, current_learning_rate, parse_lr_schedule, step_lr_schedule
 from keras_cvcls.training.tensorboard_extras import TensorBoardExtras, image_grid
 
 __all__ = [
     "EvalHistory",
     "StepLR",
     "TensorBoardExtras",
+    "current_learning_rate",
     "evaluate_accuracy",
     "image_grid",
     "parse_lr_schedule",

@@ -5,6 +5,8 @@ import math
 import keras
 import numpy as np
 
+from keras_cvcls.training.step_lr import current_learning_rate
+
 
 def _as_class_ids(labels):
     """Integer class ids from int labels ``[B]`` (or ``[B, 1]``) or one-hot labels ``[B, C]``."""
@@ -159,13 +161,6 @@ class EvalHistory(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.history = self._empty_history()
 
-    def _learning_rate(self):
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None:
-            return float("nan")
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         with_loss = getattr(self.model, "loss", None) is not None
@@ -179,7 +174,7 @@ class EvalHistory(keras.callbacks.Callback):
             train_accuracy = float(logs[key]) if key else float("nan")
         self.history["train_accuracy"].append(train_accuracy)
         self.history["eval_accuracy"].append(eval_accuracy)
-        self.history["lr"].append(self._learning_rate())
+        self.history["lr"].append(current_learning_rate(self.model))
         self.history["eval_loss"].append(float("nan") if eval_loss is None else eval_loss)
         logs["eval_accuracy"] = eval_accuracy
         if eval_loss is not None:

@@ -16,6 +16,18 @@ import keras
 _ITEM = re.compile(r"^\s*([^xX*\s]+)\s*(?:[xX*]\s*(\S+)\s*)?$")
 
 
+def current_learning_rate(model):
+    """The learning rate of ``model``'s optimizer as a float (NaN before it is compiled).
+
+    A ``LossScaleOptimizer`` (mixed float16) is looked through to the optimizer it wraps.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return float("nan")
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
 def _check_rate(value, argument, received):
     try:
         rate = float(value)
@@ -171,7 +183,7 @@ class StepLR(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["lr"] = current_learning_rate(self.model)
 
     def get_config(self):
         """Returns the arguments of ``__init__``, JSON-serialisable."""

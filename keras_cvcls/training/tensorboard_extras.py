@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_cvcls.training.eval_history import predict_with_labels
+from keras_cvcls.training.step_lr import current_learning_rate
 
 
 def image_grid(images, *, ncols=None, spacing=2):
@@ -139,7 +140,7 @@ class TensorBoardExtras(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         with self.writer.as_default(step=epoch):
-            tf.summary.scalar("learning_rate", self._learning_rate(), description="Optimizer learning rate")
+            tf.summary.scalar("learning_rate", current_learning_rate(self.model), description="Optimizer learning rate")
             if self.eval_data is not None:
                 tf.summary.image("confusion_matrix", self._confusion_matrix_image()[None], max_outputs=1)
             if self.sample_images is not None:
@@ -151,11 +152,6 @@ class TensorBoardExtras(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-    def _learning_rate(self):
-        optimizer = self.model.optimizer
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
     def _confusion_matrix_image(self):
         """The confusion matrix on ``eval_data``, rendered to an RGB uint8 image ``[H, W, 3]``."""
