@@ -8,6 +8,7 @@ import os
 
 from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, BadImageError, ImageInfo
 from keras_cvcls.data.image_check import check_image, is_hidden
+from keras_cvcls.data.json_files import write_json_atomic
 from keras_cvcls.data.label_fixes import SIDECAR_DIRNAME, SIDECAR_FILENAME, LabelFixes
 from keras_cvcls.data.split import stratified_split_indices
 
@@ -111,11 +112,7 @@ class _CheckCache:
         if not (self.path and self.dirty):
             return
         try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            tmp = self.path + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"max_pixels": self.max_pixels, "entries": self.entries}, f)
-            os.replace(tmp, self.path)
+            write_json_atomic(self.path, {"max_pixels": self.max_pixels, "entries": self.entries})
         except OSError:
             pass  # a read-only data folder only costs a re-check next time
 

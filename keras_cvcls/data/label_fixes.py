@@ -7,7 +7,8 @@ without touching the image files themselves.
 
 import json
 import os
-import tempfile
+
+from keras_cvcls.data.json_files import write_json_atomic
 
 SIDECAR_DIRNAME = ".keras_cvcls"
 SIDECAR_FILENAME = "label_fixes.json"
@@ -43,18 +44,13 @@ class LabelFixes:
     def save(self):
         if not self.path:
             return
-        directory = os.path.dirname(os.path.abspath(self.path))
         data = {
             "version": FORMAT_VERSION,
             "relabel": dict(sorted(self.relabeled.items())),
             "exclude": sorted(self.excluded),
         }
         try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".label_fixes.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1, ensure_ascii=False)
-            os.replace(tmp, self.path)
+            write_json_atomic(self.path, data, indent=1, ensure_ascii=False)
         except OSError as e:
             raise OSError(
                 f"Cannot save label fixes to {self.path}: {e.strerror}. "

@@ -12,6 +12,8 @@
 import json
 import os
 
+from keras_cvcls.data.json_files import write_json_atomic
+
 MODEL_DIR = "model"
 SPLIT_FILE = "split.json"
 HISTORY_FILE = "history.json"
@@ -21,10 +23,7 @@ LOGS_DIR = "logs"
 
 
 def write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, ensure_ascii=False)
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=1, ensure_ascii=False)
 
 
 def read_json(path):
