@@ -43,6 +43,7 @@ import keras
 
 from keras_cvcls.data.normalization import NORMALIZATIONS
 from keras_cvcls.models import resnet
+from keras_cvcls.models.torch_checkpoint import read_torch_state_dict
 
 # Seconds to wait for the weights server to answer before declaring it unreachable.
 _PROBE_TIMEOUT_S = 3.0
@@ -369,22 +370,11 @@ def _load_weights(name, entry, model, path, weights):
 
 
 def _read_torch_checkpoint(name, path):
-    """Reads a PyTorch state dict into numpy arrays; PyTorch is imported only here."""
+    """Reads a PyTorch state dict into numpy arrays (no PyTorch needed; see torch_checkpoint)."""
     try:
-        import torch
-    except ImportError as e:
-        raise WeightsUnavailableError(
-            f"Reading the torchvision checkpoint {path!r} for backbone {name!r} needs "
-            "PyTorch, which is not installed. Remedies: `pip install torch` (the CPU "
-            "build is enough); or convert once on a machine with PyTorch "
-            "(create_backbone(..., weights='imagenet').save_weights("
-            f"'{name}_imagenet.weights.h5'), see keras_cvcls.models.resnet) and pass "
-            f"weights='/path/to/{name}_imagenet.weights.h5'; or use weights=None."
-        ) from e
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    return {key: value.detach().cpu().numpy() for key, value in state.items()}
+        return read_torch_state_dict(path)
+    except ValueError as e:
+        raise ValueError(f"Could not read weights for backbone {name!r}: {e}") from e
 
 
 def _keras_cache_base():
@@ -440,18 +430,13 @@ def _probe(url, timeout):
 
 def _unavailable_message(name, entry, file_name, cache_dir, reason):
     url = entry.weights_url
-    needs_torch = (
-        " (reading a .pth checkpoint needs PyTorch)"
-        if entry.weights_format == "torchvision"
-        else ""
-    )
     return (
         f"ImageNet weights for backbone {name!r} are unavailable: {file_name} is not in "
         f"the Keras cache ({cache_dir}) and cannot be downloaded ({reason}). Remedies: "
         "(1) connect to the internet once; Keras then caches the file in "
         f"{cache_dir} and later calls work offline; (2) download {url} elsewhere and "
         f"pass its path, create_backbone({name!r}, weights='/path/to/{file_name}'), or "
-        f"copy it into {cache_dir}{needs_torch}; (3) use weights=None for random "
+        f"copy it into {cache_dir}; (3) use weights=None for random "
         "initialisation."
     )
 
