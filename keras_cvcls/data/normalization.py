@@ -23,6 +23,8 @@ NORMALIZATIONS = {
     "imagenet": dict(scale=1 / 255.0, mean=_IMAGENET_MEAN, std=_IMAGENET_STD, bgr=False),
     # keras.applications "caffe" mode (ResNet50/101/152): RGB->BGR, ImageNet mean subtracted.
     "caffe": dict(scale=1.0, mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0), bgr=True),
+    # (x - 127) / 128: EfficientNet-Lite (the TF Lite checkpoints' own preprocessing).
+    "lite": dict(scale=1.0, mean=(127.0, 127.0, 127.0), std=(128.0, 128.0, 128.0), bgr=False),
 }
 
 
@@ -39,7 +41,7 @@ class ImageNormalization(keras.layers.Layer):
     """Normalises float RGB images with pixel values in [0, 255].
 
     Args:
-        mode: One of ``"raw"``, ``"unit"``, ``"tf"``, ``"imagenet"``, ``"caffe"``
+        mode: One of ``"raw"``, ``"unit"``, ``"tf"``, ``"imagenet"``, ``"caffe"``, ``"lite"``
             (see ``NORMALIZATIONS``).
 
     Example:

