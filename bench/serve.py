@@ -451,7 +451,7 @@ def main(argv=None):
                 payloads.append(f.read())
 
         log(f"building and exporting ImageClassifier({args.backbone}, image_size={args.image_size})")
-        classifier = ImageClassifier(LABELS, args.backbone, image_size=args.image_size)
+        classifier = ImageClassifier(LABELS, args.backbone, weights=None, image_size=args.image_size)
         base = os.path.join(tmp, "models", MODEL_NAME)
         export_dir = export_for_serving(classifier, base)
         keras_path = os.path.join(tmp, "naive", "classifier.keras")

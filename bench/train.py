@@ -77,7 +77,7 @@ def ours(data_dir, backbone, precision, image_size, batch_size, epochs):
     from keras_cvcls.models import ImageClassifier
 
     dataset = ClassificationDataset.from_directory(data_dir)
-    model = ImageClassifier(dataset.labels, backbone, image_size=image_size, precision=precision)
+    model = ImageClassifier(dataset.labels, backbone, weights=None, image_size=image_size, precision=precision)
     timer = _StepTimer()
     model.fit(dataset, epochs=epochs, batch_size=batch_size, lr_per_epoch=[0.01], verbose=0, callbacks=[timer.callback])
     return len(dataset) * timer.epochs / timer.seconds

@@ -328,7 +328,7 @@ def test_cli_export(tmp_path, capsys):
     from keras_cvcls.models import ImageClassifier
 
     run = tmp_path / "run"
-    ImageClassifier(list(LABELS), "resnet18", image_size=16).save(str(run / "model"))
+    ImageClassifier(list(LABELS), "resnet18", weights=None, image_size=16).save(str(run / "model"))
     base = str(tmp_path / "models" / NAME)
     assert cli(["export", str(run), "--base", base, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"path": os.path.join(base, "1"), "version": 1}

@@ -21,7 +21,7 @@ def small_split(tmp_path_factory):
 
 
 def test_config_round_trip_mirrors_init():
-    model = ImageClassifier(["a", "b"], "resnet18", image_size=(32, 48), dropout=0.2, pooling="max", resize_mode="pad")
+    model = ImageClassifier(["a", "b"], "resnet18", weights=None, image_size=(32, 48), dropout=0.2, pooling="max", resize_mode="pad")
     config = model.get_config()
     clone = ImageClassifier.from_config(config)
     assert clone.get_config() == config
@@ -43,7 +43,7 @@ def test_bad_arguments():
 
 def test_fit_with_datasets_runs_step_lr_and_eval_history(small_split, tmp_path):
     train, test = small_split
-    model = ImageClassifier(train.labels, "resnet18", image_size=32)
+    model = ImageClassifier(train.labels, "resnet18", weights=None, image_size=32)
     history = model.fit(
         train, epochs=3, batch_size=8, lr_per_epoch=[0.02, 0.005], validation_data=test,
         augment="light", seed=0, tensorboard_logdir=str(tmp_path / "logs"), verbose=0,
@@ -67,7 +67,7 @@ def test_fit_with_datasets_runs_step_lr_and_eval_history(small_split, tmp_path):
 
 def test_warmup_freezes_the_backbone_first(small_split):
     train, test = small_split
-    frozen = ImageClassifier(train.labels, "resnet18", image_size=32)
+    frozen = ImageClassifier(train.labels, "resnet18", weights=None, image_size=32)
     first = frozen.backbone.trainable_weights[0].numpy().copy()
     frozen.fit(train, epochs=2, warmup_epochs=1, batch_size=8, validation_data=test, verbose=0)
     assert len(frozen.eval_history.history["eval_accuracy"]) == 2
@@ -77,7 +77,7 @@ def test_warmup_freezes_the_backbone_first(small_split):
 
 def test_fit_rejects_mismatched_labels(small_split):
     train, _ = small_split
-    model = ImageClassifier(["x", "y"], "resnet18", image_size=32)
+    model = ImageClassifier(["x", "y"], "resnet18", weights=None, image_size=32)
     with pytest.raises(ValueError, match="labels differ"):
         model.fit(train, epochs=1)
 
@@ -85,7 +85,7 @@ def test_fit_rejects_mismatched_labels(small_split):
 @pytest.mark.parametrize("suffix", ["", ".keras"])
 def test_save_load_predicts_identically(small_split, tmp_path, suffix):
     train, test = small_split
-    model = ImageClassifier(train.labels, "resnet18", image_size=32, dropout=0.1)
+    model = ImageClassifier(train.labels, "resnet18", weights=None, image_size=32, dropout=0.1)
     model.fit(train, epochs=1, batch_size=8, verbose=0, validation_data=test)
     path = str(tmp_path / ("saved" + suffix))
     model.save(path)
@@ -101,7 +101,7 @@ def test_save_load_predicts_identically(small_split, tmp_path, suffix):
 
 def test_scikit_classifier_trains_saves_and_loads(small_split, tmp_path):
     train, test = small_split
-    dnn = ImageClassifier(train.labels, "resnet18", image_size=32)
+    dnn = ImageClassifier(train.labels, "resnet18", weights=None, image_size=32)
     clf = ScikitClassifier(dnn).train(train, verbose=0)
     scores = clf.predict_scores(test)
     assert scores.shape == (len(test), 3)
@@ -111,15 +111,15 @@ def test_scikit_classifier_trains_saves_and_loads(small_split, tmp_path):
     loaded = load_classifier(str(tmp_path / "svm"))
     assert isinstance(loaded, ScikitClassifier) and loaded.labels == clf.labels
     np.testing.assert_array_equal(loaded.predict_scores(test), scores)
-    by_name = ScikitClassifier("resnet18", image_size=32).train(train, verbose=0)
+    by_name = ScikitClassifier("resnet18", weights=None, image_size=32).train(train, verbose=0)
     assert len(by_name.predict(test)) == len(test)
     with pytest.raises(ValueError, match="not trained"):
-        ScikitClassifier("resnet18", image_size=32).predict(test)
+        ScikitClassifier("resnet18", weights=None, image_size=32).predict(test)
 
 
 def test_mixed_bfloat16_keeps_the_head_in_float32(small_split):
     train, test = small_split
-    model = ImageClassifier(train.labels, "resnet18", image_size=32, precision="mixed_bfloat16")
+    model = ImageClassifier(train.labels, "resnet18", weights=None, image_size=32, precision="mixed_bfloat16")
     assert model.get_layer("predictions").dtype_policy.name == "float32"
     assert model.backbone.layers[2].dtype_policy.name == "mixed_bfloat16"
     model.fit(train, epochs=1, batch_size=8, verbose=0, validation_data=test)
@@ -147,7 +147,7 @@ def test_trains_under_mirrored_strategy_on_two_logical_cpus(small_split, tmp_pat
         train, test = ClassificationDataset.from_directory({root!r}).split(seed=0)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         with strategy.scope():
-            model = ImageClassifier(train.labels, "resnet18", image_size=32)
+            model = ImageClassifier(train.labels, "resnet18", weights=None, image_size=32)
         assert model.distribute_strategy is strategy
         model.fit(train, epochs=2, batch_size=8, validation_data=test, verbose=0)
         assert model.distribute_strategy.num_replicas_in_sync == 2

@@ -18,7 +18,7 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("served")
     root = make_sample(str(base / "data"), images_per_label=6, image_size=(40, 56))
     train, test = ClassificationDataset.from_directory(root).split(seed=0)
-    model = ImageClassifier(train.labels, "resnet18", image_size=(32, 40))
+    model = ImageClassifier(train.labels, "resnet18", weights=None, image_size=(32, 40))
     model.fit(train, epochs=1, batch_size=8, validation_data=test, verbose=0)
     svm = ScikitClassifier(model).train(train, verbose=0)
     export_for_serving(model, str(base / "models" / "dnn"))

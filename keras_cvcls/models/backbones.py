@@ -88,6 +88,11 @@ class BackboneConfig:
         imagenet_weights: Human-readable description of where ``weights="imagenet"``
             comes from.
         feature_dim: Channels of the output feature map.
+        transfer_size: Default input side for transfer learning (``ImageClassifier``'s
+            default ``image_size``), where measurement found one better than
+            ``input_size``; ``None`` means ``input_size``.
+        top_layer: Name of the first layer of the backbone's last stage: the part
+            ``ImageClassifier.fine_tune(unfreeze="top")`` trains. ``None`` if not set.
 
     Raises:
         ValueError: If ``normalization`` is unknown or a size is not positive.
@@ -102,6 +107,8 @@ class BackboneConfig:
     normalization: str
     imagenet_weights: str
     feature_dim: int
+    transfer_size: int | None = None
+    top_layer: str | None = None
 
     def __post_init__(self):
         if self.normalization not in NORMALIZATIONS:
@@ -109,8 +116,10 @@ class BackboneConfig:
                 f"Expected normalization to be one of {sorted(NORMALIZATIONS)}. "
                 f"Received: normalization={self.normalization!r}"
             )
-        for field in ("input_size", "feature_dim"):
+        for field in ("input_size", "feature_dim", "transfer_size"):
             value = getattr(self, field)
+            if field == "transfer_size" and value is None:
+                continue
             if not isinstance(value, int) or value < 1:
                 raise ValueError(
                     f"Expected {field} to be a positive integer. Received: {field}={value!r}"
@@ -573,6 +582,12 @@ _LITE_PACKAGES = {
 }
 
 
+# Measured on hymenoptera (bench/RESULTS.md): frozen lite0 features at 288 px beat those at
+# its pretraining size 224 (FixRes: objects look larger in random-crop training than in a
+# whole test photo). Other sizes are not measured yet and keep their own.
+_LITE_TRANSFER_SIZES = {"efficientnet_lite0": 288}
+
+
 def _lite_entry(name):
     size = efficientnet_lite.LITE_PARAMS[name][2]
     package = _LITE_PACKAGES.get(name)
@@ -587,9 +602,14 @@ def _lite_entry(name):
             "state dict (.pth) converted from the official TF Lite checkpoint "
             f"(efficientnet-{name[-5:]}.tar.gz on storage.googleapis.com/cloud-tpu-checkpoints)"
         )
+    last_block = efficientnet_lite.num_blocks(name) - 1
     return dict(
         builder=_lite_builder(name),
-        default_config=BackboneConfig(name, size, "lite", where, efficientnet_lite.HEAD_FILTERS),
+        default_config=BackboneConfig(
+            name, size, "lite", where, efficientnet_lite.HEAD_FILTERS,
+            transfer_size=_LITE_TRANSFER_SIZES.get(name),
+            top_layer=f"_blocks.{last_block}._expand_conv",
+        ),
         weights_format="efficientnet_lite",
         weights_package=package,
     )
@@ -600,7 +620,8 @@ def _keras_resnet_entry(name, constructor, normalization, description):
     return dict(
         builder=_keras_app(constructor),
         default_config=BackboneConfig(
-            name, 224, normalization, f"{description}: {_KERAS_APPS}resnet/{file_name}", 2048
+            name, 224, normalization, f"{description}: {_KERAS_APPS}resnet/{file_name}", 2048,
+            top_layer="conv5_block1_1_conv" if "v2" not in name else None,
         ),
         weights_url=f"{_KERAS_APPS}resnet/{file_name}",
     )
@@ -619,6 +640,7 @@ _BUILTIN_BACKBONES = (
             "torchvision ResNet18_Weights.IMAGENET1K_V1 (top-1 69.76 %), converted to "
             f"Keras: {resnet.TORCHVISION_WEIGHTS_URLS['resnet18']}",
             512,
+            top_layer="layer4.0.conv1.pad",
         ),
         weights_url=resnet.TORCHVISION_WEIGHTS_URLS["resnet18"],
         weights_format="torchvision",
@@ -632,6 +654,7 @@ _BUILTIN_BACKBONES = (
             "torchvision ResNet34_Weights.IMAGENET1K_V1 (top-1 73.31 %), converted to "
             f"Keras: {resnet.TORCHVISION_WEIGHTS_URLS['resnet34']}",
             512,
+            top_layer="layer4.0.conv1.pad",
         ),
         weights_url=resnet.TORCHVISION_WEIGHTS_URLS["resnet34"],
         weights_format="torchvision",

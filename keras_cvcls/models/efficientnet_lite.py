@@ -80,6 +80,12 @@ def _block_specs(width, depth):
             yield kernel, stride if i == 0 else 1, expand, filters_in if i == 0 else filters_out, filters_out
 
 
+def num_blocks(name):
+    """Number of MBConv blocks of an EfficientNet-Lite (16 for lite0)."""
+    width, depth, _, _ = LITE_PARAMS[name]
+    return len(list(_block_specs(width, depth)))
+
+
 def _bn(name):
     return keras.layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=name)
 

@@ -44,6 +44,15 @@ def _check_labels(labels):
     return list(labels)
 
 
+def _describe_weights(weights):
+    """What a run record says about the initial backbone weights."""
+    if weights is None:
+        return "none (random initialisation)"
+    if weights == "imagenet":
+        return "imagenet"
+    return os.path.abspath(os.fspath(weights))
+
+
 @keras.saving.register_keras_serializable(package="keras_cvcls")
 class ImageClassifier(keras.Model):
     """An image classifier: normalisation, a registry backbone, pooling, dropout, softmax head.
@@ -57,9 +66,14 @@ class ImageClassifier(keras.Model):
 
     Args:
         labels: class names; output ``i`` is ``labels[i]``.
-        backbone: a name from :func:`~keras_cvcls.models.list_backbones`.
-        weights: ``None`` (random), ``"imagenet"``, or a backbone weights file path.
-        image_size: int or ``(height, width)``; default: the backbone's input size.
+        backbone: a name from :func:`~keras_cvcls.models.list_backbones`; default
+            ``"efficientnet_lite0"``, whose ImageNet weights are installed with keras-cvcls.
+        weights: ``"imagenet"`` (default; raises ``WeightsUnavailableError`` naming the
+            remedy when they cannot be had, never falls back to random weights), ``None``
+            (random initialisation), or a backbone weights file path.
+        image_size: int or ``(height, width)``; default: the backbone's transfer-learning
+            size (``BackboneConfig.transfer_size``, 288 for efficientnet_lite0), else its
+            input size.
         dropout: dropout rate before the head.
         pooling: ``"avg"`` or ``"max"``.
         normalization: pixel normalisation; default: the backbone's.
@@ -69,8 +83,8 @@ class ImageClassifier(keras.Model):
         training_config: a dict recorded by :meth:`fit` (kept for reference when saved).
 
     Example:
-        >>> model = ImageClassifier(["cat", "dog"], backbone="resnet18", image_size=64)
-        >>> model.fit(train_set, epochs=3, lr_per_epoch=[0.01, 0.01, 0.001], validation_data=test_set)
+        >>> model = ImageClassifier(["cat", "dog"])          # pretrained EfficientNet-Lite0
+        >>> model.fine_tune(train_set, validation_data=test_set)
         >>> model.predict_scores(test_set).shape
         (len(test_set), 2)
     """
@@ -78,9 +92,9 @@ class ImageClassifier(keras.Model):
     def __init__(
         self,
         labels,
-        backbone="resnet18",
+        backbone="efficientnet_lite0",
         *,
-        weights=None,
+        weights="imagenet",
         image_size=None,
         dropout=0.0,
         pooling="avg",
@@ -92,7 +106,8 @@ class ImageClassifier(keras.Model):
     ):
         labels = _check_labels(labels)
         config = get_backbone_config(backbone)
-        size = normalize_image_size(image_size if image_size is not None else config.input_size)
+        default_size = config.transfer_size or config.input_size
+        size = normalize_image_size(image_size if image_size is not None else default_size)
         check_resize_mode(resize_mode)
         check_precision(precision)
         if pooling not in POOLINGS:
@@ -124,6 +139,7 @@ class ImageClassifier(keras.Model):
         self.resize_mode = resize_mode
         self.precision = precision
         self.training_config = dict(training_config or {})
+        self.weights_source = _describe_weights(weights)
         self.eval_history = None
 
     # ------------------------------------------------------------ serialisation
@@ -144,7 +160,8 @@ class ImageClassifier(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        # Saved weights are loaded after construction: do not read pretrained ones first.
+        return cls(**{"weights": None, **config})
 
     @property
     def class_map(self):
@@ -183,6 +200,76 @@ class ImageClassifier(keras.Model):
         return [self.labels[i] for i in np.argmax(self.predict_scores(dataset, batch_size), axis=-1)]
 
     # ----------------------------------------------------------------- training
+    def fine_tune(
+        self,
+        train,
+        *,
+        epochs=3,
+        validation_data=None,
+        unfreeze="top",
+        lr=3e-4,
+        lr_per_epoch=None,
+        momentum=0.9,
+        head_c=1.0,
+        batch_size=32,
+        augment="light",
+        tensorboard_logdir=None,
+        callbacks=None,
+        seed=0,
+        verbose="auto",
+    ):
+        """Transfer learning from a pretrained backbone in one call: the recipe.
+
+        1. The head is fitted on a frozen body, from features computed once per training
+           image and its mirror image (multinomial logistic regression: seconds).
+        2. Then part of the body is unfrozen and trained with a lower learning rate, with
+           batch-norm statistics frozen: ``unfreeze="top"`` trains the backbone's last stage
+           on cached activations (cheap on a CPU); ``"all"`` fine-tunes the whole body on
+           augmented images; ``"none"`` or ``epochs=0`` stops after the head.
+
+        The defaults were chosen by measurement (``bench/transfer.py``; figures in
+        ``bench/RESULTS.md``).
+
+        Args:
+            train: a :class:`ClassificationDataset` with the model's labels.
+            epochs: epochs of the unfrozen stage (0: head only).
+            validation_data: optional :class:`ClassificationDataset`, evaluated after the
+                head and after every unfrozen epoch.
+            unfreeze: ``"top"``, ``"all"`` or ``"none"``.
+            lr: peak learning rate of the unfrozen stage (SGD with momentum, cosine decay).
+            lr_per_epoch: cvtk's per-epoch learning rates for the unfrozen stage instead of
+                the cosine (a list, or a string like ``"0.001x2,0.0001"``); exact per epoch.
+            momentum: SGD momentum.
+            head_c: inverse L2 strength of the head's logistic regression.
+            batch_size: minibatch size.
+            augment: augmentation preset for ``unfreeze="all"`` (see
+                :func:`~keras_cvcls.augment.list_augmentations`), a layer, or ``None``.
+            tensorboard_logdir: folder for TensorBoard logs of the unfrozen stage.
+            callbacks: extra Keras callbacks for the unfrozen stage.
+            seed: seed of the split of work that is random (shuffling, dropout).
+            verbose: Keras verbosity of the unfrozen stage.
+
+        Returns:
+            The :class:`~keras_cvcls.training.EvalHistory` (also ``self.eval_history``):
+            the head stage first, then each unfrozen epoch.
+
+        Raises:
+            ValueError: On labels that differ from the model's, or a bad option.
+
+        Example:
+            >>> model = ImageClassifier(train.labels)
+            >>> model.fine_tune(train, validation_data=test).history["eval_accuracy"]
+            [0.967, 0.967, 0.967, 0.967]
+        """
+        from keras_cvcls.training.fine_tune import fine_tune
+
+        return fine_tune(
+            self, train, epochs=epochs, validation_data=validation_data, unfreeze=unfreeze, lr=lr,
+            lr_per_epoch=lr_per_epoch, momentum=momentum, head_c=head_c, batch_size=batch_size,
+            augment=augment, tensorboard_logdir=tensorboard_logdir, callbacks=callbacks, seed=seed,
+            verbose=verbose,
+        )
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_data=None, **kwargs):
         """Keras ``fit``; given a :class:`ClassificationDataset`, also builds pipelines and callbacks.
 

@@ -36,18 +36,19 @@ class ScikitClassifier:
             are used), a backbone name, or a Keras model mapping [0, 255] images to
             feature vectors.
         learner: a scikit-learn classifier; default ``LinearSVC(C=1.0, class_weight="balanced")``.
-        weights: backbone weights when a name is given (``None``, ``"imagenet"`` or a path).
+        weights: backbone weights when a name is given (``"imagenet"``, the default,
+            ``None`` for random initialisation, or a path).
         image_size: input size when a backbone name or a feature model is given.
         resize_mode: how images are fitted to ``image_size``.
 
     Example:
-        >>> clf = ScikitClassifier("resnet18", weights="imagenet", image_size=224)
+        >>> clf = ScikitClassifier("efficientnet_lite0")  # ImageNet weights, offline
         >>> clf.train(train_set)
         >>> clf.predict(test_set)[:3]
         ['cat', 'dog', 'cat']
     """
 
-    def __init__(self, dnn_model_or_backbone="resnet18", learner=None, *, weights=None, image_size=None, resize_mode="crop"):
+    def __init__(self, dnn_model_or_backbone="efficientnet_lite0", learner=None, *, weights="imagenet", image_size=None, resize_mode="crop"):
         source = dnn_model_or_backbone
         if isinstance(source, ImageClassifier):
             self.feature_extractor = keras.Model(source.inputs, source.get_layer("pool").output, name="features")
@@ -55,7 +56,7 @@ class ScikitClassifier:
             self.backbone_name = source.backbone_name
         elif isinstance(source, str):
             config = get_backbone_config(source)
-            size = normalize_image_size(image_size or config.input_size)
+            size = normalize_image_size(image_size or config.transfer_size or config.input_size)
             inputs = keras.Input((*size, 3), name="images")
             x = ImageNormalization(config.normalization, name="normalization")(inputs)
             x = create_backbone(source, weights=weights, input_shape=(*size, 3))(x)

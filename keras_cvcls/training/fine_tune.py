@@ -1,0 +1,300 @@
+"""The transfer-learning recipe behind ``ImageClassifier.fine_tune``.
+
+Two stages, chosen by measurement on real photos (``bench/transfer.py``, ``bench/RESULTS.md``):
+
+1. **Head on a frozen body, from cached features.** The frozen body's activations are
+   computed once per training image, for the image and its mirror image, and kept in
+   memory. The softmax head is fitted on their pooled features by multinomial logistic
+   regression (scikit-learn, L-BFGS, L2 ``C=head_c``): seconds, not epochs of forward
+   passes, and the optimum, not wherever a few SGD epochs stop.
+2. **Unfreeze with a lower learning rate.** ``unfreeze="top"`` (default) trains the
+   backbone's last stage, its head convolution and the classifier on the cached
+   activations (the cost of a few dense layers per epoch); ``unfreeze="all"`` fine-tunes
+   the whole body through the augmented ``tf.data`` pipeline (for GPUs or patient CPUs).
+   Batch-norm statistics stay frozen (small batches would ruin them), SGD with momentum
+   follows a cosine decay from ``lr``, or cvtk's exact per-epoch list ``lr_per_epoch``.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_cvcls.training.eval_history import EvalHistory
+from keras_cvcls.training.step_lr import StepLR, _check_lr_per_epoch
+
+UNFREEZE_MODES = ("top", "all", "none")
+# Cached activations take at most this much memory; beyond it "top" runs like "all".
+ACTIVATION_CACHE_LIMIT_BYTES = 2 * 1024**3
+
+
+def _check_options(model, train_set, epochs, unfreeze, lr, momentum, head_c, batch_size):
+    if list(train_set.labels) != list(model.labels):
+        raise ValueError(
+            "The dataset's labels differ from the model's; build the model with labels=dataset.labels. "
+            f"Received: dataset labels={train_set.labels!r}, model labels={model.labels!r}"
+        )
+    if len(set(train_set.label_ids)) < 2:
+        raise ValueError(
+            "fine_tune needs training images of at least two labels. "
+            f"Received: counts={train_set.counts()!r}"
+        )
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0 (0: head only). Received: epochs={epochs!r}")
+    if unfreeze not in UNFREEZE_MODES:
+        raise ValueError(f"unfreeze must be one of {UNFREEZE_MODES}. Received: unfreeze={unfreeze!r}")
+    for name, value in (("lr", lr), ("head_c", head_c)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            raise ValueError(f"{name} must be a positive number. Received: {name}={value!r}")
+    if not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1). Received: momentum={momentum!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+
+
+def split_backbone(model):
+    """``(bottom, top)``: the backbone cut where ``unfreeze="top"`` starts training.
+
+    The cut is the input of the layer named by the backbone config's ``top_layer``.
+
+    Raises:
+        ValueError: If the backbone has no ``top_layer`` registered.
+    """
+    from keras_cvcls.models.backbones import get_backbone_config
+
+    config = get_backbone_config(model.backbone_name)
+    if config.top_layer is None:
+        raise ValueError(
+            f"Backbone {model.backbone_name!r} has no registered top stage; use unfreeze='all' "
+            f"or 'none'. Received: unfreeze='top'"
+        )
+    body = model.backbone
+    cut = body.get_layer(config.top_layer).input
+    return keras.Model(body.input, cut, name="bottom"), keras.Model(cut, body.output, name="top")
+
+
+def _head_layers(model):
+    names = [layer.name for layer in model.layers]
+    pool = model.get_layer("pool")
+    rest = [model.get_layer(n) for n in names[names.index("pool") + 1 :]]
+    return pool, rest
+
+
+def _mirror(images):
+    return tf.reverse(images, axis=[2])
+
+
+def _activations(model, bottom, dataset, batch_size, views):
+    """Bottom activations ``[len * len(views), ...]`` and labels, computed once."""
+    norm = model.get_layer("normalization")
+
+    @tf.function(reduce_retracing=True)
+    def forward(images):
+        return bottom(norm(images), training=False)
+
+    pipeline = model.pipeline(dataset, batch_size=batch_size)
+    per_view = [[] for _ in views]
+    labels = []
+    for images, ids in pipeline:
+        for i, view in enumerate(views):
+            per_view[i].append(forward(_mirror(images) if view == "mirror" else images).numpy())
+        labels.append(ids.numpy())
+    labels = np.concatenate(labels)
+    return np.concatenate([np.concatenate(v) for v in per_view]), np.concatenate([labels] * len(views))
+
+
+def _features(top, pool, activations, batch_size=64):
+    @tf.function(reduce_retracing=True)
+    def forward(a):
+        return pool(top(a, training=False))
+
+    return np.concatenate(
+        [forward(activations[i : i + batch_size]).numpy() for i in range(0, len(activations), batch_size)]
+    ).astype("float64")
+
+
+def fit_head(model, features, labels, *, c=1.0, seed=0):
+    """Fits the softmax head on pooled features by multinomial logistic regression.
+
+    Args:
+        model: The ``ImageClassifier`` whose ``predictions`` layer receives the weights.
+        features: ``[N, D]`` pooled backbone features.
+        labels: ``[N]`` class ids.
+        c: Inverse L2 strength (scikit-learn's ``C``).
+        seed: Seed for the solver.
+
+    Returns:
+        The fitted ``sklearn.linear_model.LogisticRegression``.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    classes = len(model.labels)
+    present = np.unique(labels)
+    learner = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(features, labels)
+    kernel = np.zeros((features.shape[1], classes), "float32")
+    bias = np.full((classes,), -1e4 if len(present) < classes else 0.0, "float32")
+    if len(present) == 2:  # one decision function: logits [0, w.x + b]
+        kernel[:, present[1]] = learner.coef_[0]
+        bias[present[0]], bias[present[1]] = 0.0, learner.intercept_[0]
+    else:
+        kernel[:, present] = learner.coef_.T
+        bias[present] = learner.intercept_
+    model.get_layer("predictions").set_weights([kernel, bias])
+    return learner
+
+
+def _freeze_batch_norm(layers):
+    frozen = []
+    for layer in layers:
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
+            layer.trainable = False
+            frozen.append(layer)
+    return frozen
+
+
+def _optimizer(lr, momentum, epochs, steps_per_epoch, lr_per_epoch):
+    if lr_per_epoch is not None:
+        return keras.optimizers.SGD(learning_rate=lr_per_epoch[0], momentum=momentum)
+    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * steps_per_epoch))
+    return keras.optimizers.SGD(learning_rate=schedule, momentum=momentum)
+
+
+def fine_tune(
+    model,
+    train_set,
+    *,
+    epochs=3,
+    validation_data=None,
+    unfreeze="top",
+    lr=3e-4,
+    lr_per_epoch=None,
+    momentum=0.9,
+    head_c=1.0,
+    batch_size=32,
+    augment="light",
+    tensorboard_logdir=None,
+    callbacks=None,
+    seed=0,
+    verbose="auto",
+):
+    """Runs the transfer-learning recipe; see :meth:`ImageClassifier.fine_tune`.
+
+    Returns:
+        The :class:`EvalHistory` of the run (also set as ``model.eval_history``): one
+        entry for the head stage, then one per unfrozen epoch.
+    """
+    from keras_cvcls.data.classification_dataset import ClassificationDataset
+    from keras_cvcls.training.fit_dataset import _resolve_augment, CACHE_LIMIT_BYTES
+
+    _check_options(model, train_set, epochs, unfreeze, lr, momentum, head_c, batch_size)
+    if lr_per_epoch is not None:
+        lr_per_epoch = _check_lr_per_epoch(lr_per_epoch)
+    if validation_data is not None and not isinstance(validation_data, ClassificationDataset):
+        raise ValueError(
+            "validation_data must be a ClassificationDataset (or None). "
+            f"Received: validation_data={type(validation_data).__name__}"
+        )
+    if verbose == "auto":
+        verbose = 1 if os.isatty(1) else 2
+    keras.utils.set_random_seed(seed)
+    views = ("center", "mirror")
+
+    if unfreeze == "top" or epochs == 0 or unfreeze == "none":
+        try:
+            bottom, top = split_backbone(model)
+        except ValueError:
+            if unfreeze == "top" and epochs:
+                raise
+            bottom, top = model.backbone, keras.Sequential([keras.layers.Identity()])
+    else:
+        bottom, top = model.backbone, keras.Sequential([keras.layers.Identity()])
+    pool, head_rest = _head_layers(model)
+
+    # Stage 1: the head, on cached features of the frozen body.
+    cached, labels = _activations(model, bottom, train_set, batch_size, views)
+    features = _features(top, pool, cached)
+    learner = fit_head(model, features, labels, c=head_c, seed=seed)
+    head_train_accuracy = float(learner.score(features, labels))
+    val_cached = val_labels = None
+    if validation_data is not None:
+        val_cached, val_labels = _activations(model, bottom, validation_data, batch_size, ("center",))
+        head_val_features = _features(top, pool, val_cached)
+    record = {"head": {"train_accuracy": head_train_accuracy, "features": int(features.shape[1]),
+                       "views": list(views), "c": head_c}}
+
+    # Stage 2: unfreeze with a lower learning rate, batch norm frozen.
+    fit_model = None
+    if epochs and unfreeze != "none":
+        record["head"]["eval_accuracy"] = float(np.mean(learner.predict(head_val_features) == val_labels)) if val_cached is not None else None
+        if unfreeze == "top" and cached.nbytes > ACTIVATION_CACHE_LIMIT_BYTES:
+            unfreeze = "all"  # too large to cache: train through the pipeline instead
+        if unfreeze == "top":
+            inputs = keras.Input(cached.shape[1:], name="activations")
+            x = pool(top(inputs))
+            for layer in head_rest:
+                x = layer(x)
+            fit_model = keras.Model(inputs, x, name="top_and_head")
+            train = tf.data.Dataset.from_tensor_slices((cached, labels)).shuffle(len(cached), seed=seed).batch(batch_size)
+            val = (
+                tf.data.Dataset.from_tensor_slices((val_cached, val_labels)).batch(batch_size)
+                if val_cached is not None else None
+            )
+            trainable_layers = top.layers
+            examples = len(cached)
+        else:
+            fit_model = model
+            h, w = model.image_size
+            cache = len(train_set) * h * w * 12 < CACHE_LIMIT_BYTES
+            train = model.pipeline(
+                train_set, batch_size=batch_size, shuffle=True, seed=seed, cache=cache,
+                augment=_resolve_augment(augment, seed),
+            )
+            val = model.pipeline(validation_data, batch_size=batch_size, cache=cache) if validation_data is not None else None
+            trainable_layers = model.backbone.layers
+            examples = len(train_set)
+        frozen = _freeze_batch_norm(trainable_layers)
+        steps = -(-examples // batch_size)
+        fit_model.compile(
+            optimizer=_optimizer(lr, momentum, epochs, steps, lr_per_epoch),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        history_cb = EvalHistory(val) if val is not None else None
+        ours = [cb for cb in (StepLR(lr_per_epoch) if lr_per_epoch else None, history_cb) if cb is not None]
+        if tensorboard_logdir:
+            from keras_cvcls.training import TensorBoardExtras
+
+            os.makedirs(tensorboard_logdir, exist_ok=True)
+            ours.append(keras.callbacks.TensorBoard(tensorboard_logdir, write_graph=False, profile_batch=0))
+            ours.append(TensorBoardExtras(tensorboard_logdir, eval_data=val, labels=model.labels, eval_history=history_cb))
+        try:
+            fit_model.fit(train, epochs=epochs, shuffle=False, callbacks=ours + list(callbacks or []), verbose=verbose)
+        finally:
+            for layer in frozen:
+                layer.trainable = True
+        record["unfreeze"] = {"mode": unfreeze, "epochs": epochs, "lr": lr_per_epoch or lr, "momentum": momentum}
+    else:
+        history_cb = None
+
+    # The head stage is the first entry of the curves (its eval accuracy, before unfreezing).
+    eval_history = history_cb or EvalHistory(())
+    head_eval = float("nan")
+    if val_cached is not None:
+        predicted = learner.predict(head_val_features)
+        head_eval = float(np.mean(predicted == val_labels))
+    for key, value in (("train_accuracy", head_train_accuracy), ("eval_accuracy", head_eval),
+                       ("lr", float("nan")), ("eval_loss", float("nan"))):
+        eval_history.history[key].insert(0, value)
+    model.eval_history = eval_history
+    model.training_config = {
+        "recipe": "fine_tune",
+        "weights": model.weights_source,
+        "train_images": len(train_set),
+        "batch_size": batch_size,
+        "seed": seed,
+        **record,
+    }
+    if not model.compiled:
+        model.compile(optimizer=keras.optimizers.SGD(lr, momentum=momentum), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return eval_history
