@@ -71,6 +71,8 @@ def _start_tensorflow_quietly():
 def main(argv=None):
     """Runs the command line; returns the exit code."""
     _start_tensorflow_quietly()
+    from keras_cvcls.models.backbones import WeightsUnavailableError
+
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
@@ -78,6 +80,9 @@ def main(argv=None):
     except (UsageError, ValueError, FileNotFoundError) as e:
         print(f"keras-cvcls: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except WeightsUnavailableError as e:
+        print(f"keras-cvcls: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("keras-cvcls: interrupted", file=sys.stderr)
         return 130

@@ -343,7 +343,11 @@ class TrainingCurveDisplay:
     _ACCURACY_KEYS = ("train_accuracy", "eval_accuracy")
 
     def __init__(self, history):
-        history = {key: [float(v) for v in values] for key, values in dict(history).items()}
+        # None (JSON's stand-in for NaN) marks an epoch without a value, e.g. the learning rate
+        # of a head fitted in closed form.
+        history = {
+            key: [float("nan") if v is None else float(v) for v in values] for key, values in dict(history).items()
+        }
         if not any(history.get(key) for key in self._ACCURACY_KEYS):
             raise ValueError(
                 f"`history` must hold a non-empty list under {self._ACCURACY_KEYS[0]!r} or "
@@ -393,13 +397,13 @@ class TrainingCurveDisplay:
         handles = list(self.lines_.values())
         self.ax_lr_ = None
         lr = self.history.get("lr")
-        if lr:
+        if lr and np.isfinite(lr).any():
             self.ax_lr_ = ax.twinx()
             epochs = np.arange(1, len(lr) + 1)
             (self.lines_["lr"],) = self.ax_lr_.step(
                 epochs, lr, where="mid", color="0.5", linestyle="--", marker=".", label="learning rate"
             )
-            if min(lr) > 0:
+            if np.nanmin(lr) > 0:
                 self.ax_lr_.set_yscale("log")
             self.ax_lr_.set_ylabel("Learning rate")
             handles.append(self.lines_["lr"])

@@ -608,7 +608,7 @@ def _lite_entry(name):
         default_config=BackboneConfig(
             name, size, "lite", where, efficientnet_lite.HEAD_FILTERS,
             transfer_size=_LITE_TRANSFER_SIZES.get(name),
-            top_layer=f"_blocks.{last_block}._expand_conv",
+            top_layer=f"blocks.{last_block}.expand_conv",
         ),
         weights_format="efficientnet_lite",
         weights_package=package,

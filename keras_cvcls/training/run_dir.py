@@ -3,7 +3,7 @@
     RUN_DIR/
       model/               the saved classifier (load_classifier(RUN_DIR) reads it)
       class_map.json       {"0": label, ...}
-      split.json           data folder, seed, test size, and the train/test image ids
+      split.json           data folder (and validation folder), seed, test size, train/test image ids
       history.json         train_accuracy, eval_accuracy, lr per epoch (+ Keras' logs)
       training_curve.png   train/eval accuracy per epoch
       logs/                TensorBoard logs
@@ -47,5 +47,8 @@ def load_split(run_dir, data_dir=None):
     dataset = ClassificationDataset.from_directory(data_dir or split["data_dir"])
     known = {r.id for r in dataset.images}
     train = dataset.subset([i for i in split["train"] if i in known], "train")
+    if split.get("val_dir"):  # a separate validation folder, not a split of the data folder
+        validation = ClassificationDataset.from_directory(split["val_dir"]).with_labels(dataset.labels)
+        return train, validation
     test = dataset.subset([i for i in split["test"] if i in known], "test")
     return train, test
