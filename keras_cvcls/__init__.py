@@ -6,9 +6,8 @@ The public API, re-exported here::
 
     ds = kc.ClassificationDataset.from_directory("photos/")
     train, test = ds.split(train_size=0.66, seed=0)
-    model = kc.ImageClassifier(ds.labels, "resnet50", weights="imagenet", image_size=224)
-    model.fit(train, epochs=15, lr_per_epoch=[0.01] * 7 + [0.001] * 7 + [0.0001],
-              validation_data=test, augment="standard", tensorboard_logdir="runs/logs")
+    model = kc.ImageClassifier(ds.labels)      # pretrained EfficientNet-Lite0, offline
+    model.fine_tune(train, validation_data=test)
     ev = kc.ClassificationEvaluation(model, test)
     kc.write_report(ev, "report.html")
 """
@@ -56,6 +55,10 @@ _EXPORTS = {
     "ScoringClient": "keras_cvcls.serving",
     "run_loadtest": "keras_cvcls.serving",
     "EvalHistory": "keras_cvcls.training",
+    "train_run": "keras_cvcls.training",
+    "EfficientNetLite": "keras_cvcls.models",
+    "UnsafeCheckpointError": "keras_cvcls.models",
+    "read_torch_state_dict": "keras_cvcls.models",
     "StepLR": "keras_cvcls.training",
     "TensorBoardExtras": "keras_cvcls.training",
     "parse_lr_schedule": "keras_cvcls.training",

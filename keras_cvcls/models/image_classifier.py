@@ -221,7 +221,7 @@ class ImageClassifier(keras.Model):
         """Transfer learning from a pretrained backbone in one call: the recipe.
 
         1. The head is fitted on a frozen body, from features computed once per training
-           image and its mirror image (multinomial logistic regression: seconds).
+           image (multinomial logistic regression: seconds).
         2. Then part of the body is unfrozen and trained with a lower learning rate, with
            batch-norm statistics frozen: ``unfreeze="top"`` trains the backbone's last stage
            on cached activations (cheap on a CPU); ``"all"`` fine-tunes the whole body on

@@ -3,8 +3,7 @@
 Two stages, chosen by measurement on real photos (``bench/transfer.py``, ``bench/RESULTS.md``):
 
 1. **Head on a frozen body, from cached features.** The frozen body's activations are
-   computed once per training image, for the image and its mirror image, and kept in
-   memory. The softmax head is fitted on their pooled features by multinomial logistic
+   computed once per training image and kept in memory. The softmax head is fitted on their pooled features by multinomial logistic
    regression (scikit-learn, L-BFGS, L2 ``C=head_c``): seconds, not epochs of forward
    passes, and the optimum, not wherever a few SGD epochs stop.
 2. **Unfreeze with a lower learning rate.** ``unfreeze="top"`` (default) trains the
@@ -81,27 +80,19 @@ def _head_layers(model):
     return pool, rest
 
 
-def _mirror(images):
-    return tf.reverse(images, axis=[2])
-
-
-def _activations(model, bottom, dataset, batch_size, views):
-    """Bottom activations ``[len * len(views), ...]`` and labels, computed once."""
+def _activations(model, bottom, dataset, batch_size):
+    """Bottom activations ``[N, ...]`` of every image, and the labels, computed once."""
     norm = model.get_layer("normalization")
 
     @tf.function(reduce_retracing=True)
     def forward(images):
         return bottom(norm(images), training=False)
 
-    pipeline = model.pipeline(dataset, batch_size=batch_size)
-    per_view = [[] for _ in views]
-    labels = []
-    for images, ids in pipeline:
-        for i, view in enumerate(views):
-            per_view[i].append(forward(_mirror(images) if view == "mirror" else images).numpy())
+    activations, labels = [], []
+    for images, ids in model.pipeline(dataset, batch_size=batch_size):
+        activations.append(forward(images).numpy())
         labels.append(ids.numpy())
-    labels = np.concatenate(labels)
-    return np.concatenate([np.concatenate(v) for v in per_view]), np.concatenate([labels] * len(views))
+    return np.concatenate(activations), np.concatenate(labels)
 
 
 def _features(top, pool, activations, batch_size=64):
@@ -198,7 +189,6 @@ def fine_tune(
     if verbose == "auto":
         verbose = 1 if os.isatty(1) else 2
     keras.utils.set_random_seed(seed)
-    views = ("center", "mirror")
 
     if unfreeze == "top" or epochs == 0 or unfreeze == "none":
         try:
@@ -212,16 +202,15 @@ def fine_tune(
     pool, head_rest = _head_layers(model)
 
     # Stage 1: the head, on cached features of the frozen body.
-    cached, labels = _activations(model, bottom, train_set, batch_size, views)
+    cached, labels = _activations(model, bottom, train_set, batch_size)
     features = _features(top, pool, cached)
     learner = fit_head(model, features, labels, c=head_c, seed=seed)
     head_train_accuracy = float(learner.score(features, labels))
     val_cached = val_labels = None
     if validation_data is not None:
-        val_cached, val_labels = _activations(model, bottom, validation_data, batch_size, ("center",))
+        val_cached, val_labels = _activations(model, bottom, validation_data, batch_size)
         head_val_features = _features(top, pool, val_cached)
-    record = {"head": {"train_accuracy": head_train_accuracy, "features": int(features.shape[1]),
-                       "views": list(views), "c": head_c}}
+    record = {"head": {"train_accuracy": head_train_accuracy, "features": int(features.shape[1]), "c": head_c}}
 
     # Stage 2: unfreeze with a lower learning rate, batch norm frozen.
     fit_model = None
@@ -295,6 +284,4 @@ def fine_tune(
         "seed": seed,
         **record,
     }
-    if not model.compiled:
-        model.compile(optimizer=keras.optimizers.SGD(lr, momentum=momentum), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return eval_history
