@@ -18,7 +18,7 @@ def trained_run(tmp_path_factory):
     data = make_sample(str(base / "data"), images_per_label=10, image_size=(32, 40))
     run = str(base / "run")
     argv = [
-        "train", data, "--backbone", "resnet18", "--image-size", "32", "--epochs", "3", "--batch-size", "8",
+        "train", data, "--backbone", "resnet18", "--weights", "none", "--image-size", "32", "--epochs", "3", "--batch-size", "8",
         "--lr", "0.01x2,0.001", "--test-size", "0.34", "--augment", "light", "--seed", "1", "--out", run, "--json",
     ]
     return data, run, argv
@@ -29,7 +29,8 @@ def test_train_json_and_run_folder(trained_run, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     result = json.loads(out)  # exactly one JSON object on stdout; progress went to stderr
-    assert set(result) == {"history", "eval_accuracy", "train_images_per_s", "run_dir"}
+    assert set(result) == {"history", "eval_accuracy", "train_seconds", "train_images_per_s", "recipe", "weights", "run_dir"}
+    assert result["recipe"] == "full" and result["weights"] == "none (random initialisation)"
     assert result["history"]["lr"] == pytest.approx([0.01, 0.01, 0.001])
     assert len(result["history"]["train_accuracy"]) == len(result["history"]["eval_accuracy"]) == 3
     assert result["eval_accuracy"] == result["history"]["eval_accuracy"][-1]
@@ -41,6 +42,7 @@ def test_train_json_and_run_folder(trained_run, capsys):
     assert rd.read_json(os.path.join(run, "class_map.json")) == {"0": "checks", "1": "dots", "2": "stripes"}
     model = load_classifier(run)
     assert isinstance(model, ImageClassifier) and model.training_config["lr_per_epoch"] == [0.01, 0.01, 0.001]
+    assert model.training_config["weights"] == "none (random initialisation)"
 
 
 def test_evaluate_json_matches_scikit_learn(trained_run, capsys, tmp_path):

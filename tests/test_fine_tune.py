@@ -65,6 +65,24 @@ def test_unfreeze_top_trains_the_last_stage_only_with_batch_norm_frozen(split):
     assert history.history["eval_accuracy"][-1] >= 0.9  # textures: easy with ImageNet features
 
 
+def test_unfreeze_top_streams_when_activations_do_not_fit(split, monkeypatch):
+    """Beyond the memory limit the top stage trains through the pipeline, bottom frozen: same roles."""
+    from keras_cvcls.training import fine_tune as recipe
+
+    monkeypatch.setattr(recipe, "ACTIVATION_CACHE_LIMIT_BYTES", 0)
+    train, test = split
+    model = ImageClassifier(train.labels, image_size=SIZE)
+    last, early = model.backbone.get_layer("blocks.15.expand_conv"), model.backbone.get_layer("blocks.3.expand_conv")
+    before_last, before_early = last.get_weights()[0].copy(), early.get_weights()[0].copy()
+    history = model.fine_tune(train, epochs=1, lr=1e-2, validation_data=test, verbose=0)
+    assert not np.array_equal(before_last, last.get_weights()[0])
+    np.testing.assert_array_equal(before_early, early.get_weights()[0])
+    assert model.training_config["unfreeze"]["cached_activations"] is False
+    assert all(layer.trainable for layer in model.backbone.layers)
+    scores = model.predict_scores(test)
+    assert history.history["eval_accuracy"][-1] == pytest.approx(accuracy_score(test.label_ids, scores.argmax(1)))
+
+
 def test_unfreeze_all(split):
     train, test = split
     model = ImageClassifier(train.labels, image_size=SIZE)

@@ -1,6 +1,5 @@
 """Helpers for the UI tests: data folders, tiny training runs, a served UI, timing waits."""
 
-import argparse
 import concurrent.futures
 import contextlib
 import json
@@ -67,14 +66,12 @@ def copy_tree(src, dst, *, hard_links=False):
 
 def train_tiny_run(data_dir, run_dir, *, seed=0):
     """Trains ResNet-18 at 32 px for one epoch into ``run_dir`` with ``keras-cvcls train``'s code."""
-    from keras_cvcls.cli.train_command import train_run
+    from keras_cvcls.training import train_run
 
-    args = argparse.Namespace(
-        data_dir=str(data_dir), backbone="resnet18", weights="none", image_size=32, epochs=1, batch_size=8,
-        lr="0.01", momentum=0.9, test_size=0.34, augment="none", dropout=0.0, warmup_epochs=0, seed=seed,
-        precision=None, out=str(run_dir),
+    return train_run(
+        str(data_dir), str(run_dir), backbone="resnet18", weights=None, image_size=32, epochs=1, batch_size=8,
+        lr="0.01", augment="none", seed=seed, log=lambda message: None,
     )
-    return train_run(args, log=lambda message: None)
 
 
 def write_scores_cache(run_dir, ids, labels, scores):

@@ -37,6 +37,8 @@ import math
 import keras
 import numpy as np
 
+from keras_cvcls.models.torch_checkpoint import assign_state_dict
+
 # (width multiplier, depth multiplier, input size, dropout before the ImageNet classifier).
 LITE_PARAMS = {
     "efficientnet_lite0": (1.0, 1.0, 224, 0.2),
@@ -145,30 +147,12 @@ def EfficientNetLite(name="efficientnet_lite0", *, input_shape=None, drop_connec
     return keras.Model(inputs, x, name=name)
 
 
-_BN_SUFFIXES = ("weight", "bias", "running_mean", "running_var")
 CLASSIFIER_KEYS = ("_fc.weight", "_fc.bias")
 
 
 def torch_prefix(layer_name):
     """The lukemelas state-dict prefix of a layer: ``blocks.3.bn0`` -> ``_blocks.3._bn0``."""
     return ".".join(part if part.isdigit() else f"_{part}" for part in layer_name.split("."))
-
-
-def _layer_arrays(layer, state_dict):
-    """The state-dict keys of one layer and its weights converted to Keras layout."""
-    prefix = torch_prefix(layer.name)
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
-        keys = [f"{prefix}.weight"]
-        return keys, [state_dict[keys[0]].transpose(2, 3, 0, 1)] if keys[0] in state_dict else None  # C1HW -> HWC1
-    if isinstance(layer, keras.layers.Conv2D):
-        keys = [f"{prefix}.weight"]
-        return keys, [state_dict[keys[0]].transpose(2, 3, 1, 0)] if keys[0] in state_dict else None  # OIHW -> HWIO
-    if isinstance(layer, keras.layers.BatchNormalization):
-        keys = [f"{prefix}.{suffix}" for suffix in _BN_SUFFIXES]
-        if not all(k in state_dict for k in keys):
-            return keys, None
-        return keys, [state_dict[k] for k in keys]
-    return [], []
 
 
 def load_efficientnet_lite_state_dict(model, state_dict):
@@ -190,38 +174,10 @@ def load_efficientnet_lite_state_dict(model, state_dict):
         >>> model = EfficientNetLite("efficientnet_lite0")
         >>> load_efficientnet_lite_state_dict(model, read_torch_state_dict(path))
     """
-    remaining = {
-        k: np.asarray(v, dtype="float32")
-        for k, v in state_dict.items()
-        if k not in CLASSIFIER_KEYS and not k.endswith(".num_batches_tracked")
-    }
-    missing, updates = [], []
-    for layer in model.layers:
-        keys, values = _layer_arrays(layer, remaining)
-        if not keys:
-            continue
-        if values is None:
-            missing.extend(k for k in keys if k not in remaining)
-            continue
-        expected = [tuple(w.shape) for w in layer.get_weights()]
-        received = [tuple(v.shape) for v in values]
-        if expected != received:
-            raise ValueError(
-                f"Shape mismatch for layer {layer.name!r}: the model expects {expected} (Keras "
-                f"layout), the state dict gives {received}. Is the checkpoint for another "
-                f"EfficientNet-Lite? Received: keys={keys}"
-            )
-        for k in keys:
-            del remaining[k]
-        updates.append((layer, values))
-    if missing or remaining:
-        raise ValueError(
-            f"The state dict does not match model {model.name!r}. Missing keys: {missing[:10]}"
-            f"{' ...' if len(missing) > 10 else ''}; unexpected keys: {sorted(remaining)[:10]}"
-            f"{' ...' if len(remaining) > 10 else ''}."
-        )
-    for layer, values in updates:
-        layer.set_weights(values)
+    assign_state_dict(
+        model, state_dict, key_prefix=torch_prefix,
+        ignored=lambda key: key in CLASSIFIER_KEYS or key.endswith(".num_batches_tracked"),
+    )
 
 
 def imagenet_classifier_weights(state_dict):

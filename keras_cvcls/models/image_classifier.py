@@ -200,61 +200,13 @@ class ImageClassifier(keras.Model):
         return [self.labels[i] for i in np.argmax(self.predict_scores(dataset, batch_size), axis=-1)]
 
     # ----------------------------------------------------------------- training
-    def fine_tune(
-        self,
-        train,
-        *,
-        epochs=3,
-        validation_data=None,
-        unfreeze="top",
-        lr=3e-4,
-        lr_per_epoch=None,
-        momentum=0.9,
-        head_c=1.0,
-        batch_size=32,
-        augment="light",
-        tensorboard_logdir=None,
-        callbacks=None,
-        seed=0,
-        verbose="auto",
-    ):
-        """Transfer learning from a pretrained backbone in one call: the recipe.
+    def fine_tune(self, train, **options):
+        """Transfer learning from the pretrained backbone in one call: the recipe.
 
-        1. The head is fitted on a frozen body, from features computed once per training
-           image (multinomial logistic regression: seconds).
-        2. Then part of the body is unfrozen and trained with a lower learning rate, with
-           batch-norm statistics frozen: ``unfreeze="top"`` trains the backbone's last stage
-           on cached activations (cheap on a CPU); ``"all"`` fine-tunes the whole body on
-           augmented images; ``"none"`` or ``epochs=0`` stops after the head.
-
-        The defaults were chosen by measurement (``bench/transfer.py``; figures in
-        ``bench/RESULTS.md``).
-
-        Args:
-            train: a :class:`ClassificationDataset` with the model's labels.
-            epochs: epochs of the unfrozen stage (0: head only).
-            validation_data: optional :class:`ClassificationDataset`, evaluated after the
-                head and after every unfrozen epoch.
-            unfreeze: ``"top"``, ``"all"`` or ``"none"``.
-            lr: peak learning rate of the unfrozen stage (SGD with momentum, cosine decay).
-            lr_per_epoch: cvtk's per-epoch learning rates for the unfrozen stage instead of
-                the cosine (a list, or a string like ``"0.001x2,0.0001"``); exact per epoch.
-            momentum: SGD momentum.
-            head_c: inverse L2 strength of the head's logistic regression.
-            batch_size: minibatch size.
-            augment: augmentation preset for ``unfreeze="all"`` (see
-                :func:`~keras_cvcls.augment.list_augmentations`), a layer, or ``None``.
-            tensorboard_logdir: folder for TensorBoard logs of the unfrozen stage.
-            callbacks: extra Keras callbacks for the unfrozen stage.
-            seed: seed of the split of work that is random (shuffling, dropout).
-            verbose: Keras verbosity of the unfrozen stage.
-
-        Returns:
-            The :class:`~keras_cvcls.training.EvalHistory` (also ``self.eval_history``):
-            the head stage first, then each unfrozen epoch.
-
-        Raises:
-            ValueError: On labels that differ from the model's, or a bad option.
+        See :func:`keras_cvcls.training.fine_tune.fine_tune` for the stages and the
+        options (``epochs``, ``validation_data``, ``unfreeze``, ``lr``, ``lr_per_epoch``,
+        ``momentum``, ``head_c``, ``batch_size``, ``augment``, ``tensorboard_logdir``,
+        ``callbacks``, ``seed``, ``verbose``).
 
         Example:
             >>> model = ImageClassifier(train.labels)
@@ -263,12 +215,7 @@ class ImageClassifier(keras.Model):
         """
         from keras_cvcls.training.fine_tune import fine_tune
 
-        return fine_tune(
-            self, train, epochs=epochs, validation_data=validation_data, unfreeze=unfreeze, lr=lr,
-            lr_per_epoch=lr_per_epoch, momentum=momentum, head_c=head_c, batch_size=batch_size,
-            augment=augment, tensorboard_logdir=tensorboard_logdir, callbacks=callbacks, seed=seed,
-            verbose=verbose,
-        )
+        return fine_tune(self, train, **options)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_data=None, **kwargs):
         """Keras ``fit``; given a :class:`ClassificationDataset`, also builds pipelines and callbacks.

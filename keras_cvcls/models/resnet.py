@@ -31,24 +31,17 @@ PyTorch team, top-1 69.76 % and 73.31 %):
 
 ``keras_cvcls.models.create_backbone("resnet18", weights="imagenet")`` downloads the
 checkpoint with ``keras.utils.get_file`` into the Keras cache (``~/.keras/models``), reads it
-with ``torch.load`` (PyTorch is imported lazily, only for this) and converts it with
+without PyTorch (``keras_cvcls.models.torch_checkpoint``) and converts it with
 ``load_torchvision_state_dict``. The weights expect inputs normalised with the ImageNet
 mean and standard deviation on [0, 1] pixels (``"imagenet"`` mode in
-``keras_cvcls.data.normalization``). To convert once on a machine with PyTorch and use the
-result where it is missing::
+``keras_cvcls.data.normalization``). A checkpoint downloaded elsewhere works as a path::
 
-    import torch
-    from keras_cvcls.models import create_backbone, load_torchvision_state_dict
-
-    model = create_backbone("resnet18")
-    state = torch.load("resnet18-f37072fd.pth", map_location="cpu", weights_only=True)
-    load_torchvision_state_dict(model, {k: v.numpy() for k, v in state.items()})
-    model.save_weights("resnet18_imagenet.weights.h5")
-    # elsewhere: create_backbone("resnet18", weights="resnet18_imagenet.weights.h5")
+    create_backbone("resnet18", weights="/path/to/resnet18-f37072fd.pth")
 """
 
 import keras
-import numpy as np
+
+from keras_cvcls.models.torch_checkpoint import assign_state_dict
 
 # Blocks per stage, for the depths built here.
 _STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -168,9 +161,6 @@ def ResNet34(*, input_shape=(224, 224, 3), name="resnet34"):
     return ResNet(34, input_shape=input_shape, name=name)
 
 
-_BN_SUFFIXES = ("weight", "bias", "running_mean", "running_var")
-
-
 def load_torchvision_state_dict(model, state_dict):
     """Copies a torchvision ResNet state dict into a model built by ``ResNet``.
 
@@ -186,53 +176,16 @@ def load_torchvision_state_dict(model, state_dict):
         model: A model from ``ResNet`` / ``ResNet18`` / ``ResNet34`` (or
             ``create_backbone("resnet18")``) of the checkpoint's depth.
         state_dict: Mapping from torchvision key (``"layer1.0.conv1.weight"``) to an
-            array; anything ``numpy.asarray`` accepts (CPU torch tensors included).
+            array; anything ``numpy.asarray`` accepts.
 
     Raises:
         ValueError: If keys are missing or unexpected, or shapes do not match.
 
     Example:
-        >>> import torch
         >>> model = ResNet18()
-        >>> state = torch.load("resnet18-f37072fd.pth", map_location="cpu")
-        >>> load_torchvision_state_dict(model, {k: v.numpy() for k, v in state.items()})
+        >>> load_torchvision_state_dict(model, read_torch_state_dict("resnet18-f37072fd.pth"))
     """
-    remaining = {
-        key: value
-        for key, value in state_dict.items()
-        if not key.startswith("fc.") and not key.endswith(".num_batches_tracked")
-    }
-    missing = []
-    updates = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            keys = [f"{layer.name}.weight"]
-        elif isinstance(layer, keras.layers.BatchNormalization):
-            keys = [f"{layer.name}.{suffix}" for suffix in _BN_SUFFIXES]
-        else:
-            continue
-        absent = [key for key in keys if key not in remaining]
-        if absent:
-            missing.extend(absent)
-            continue
-        values = [np.asarray(remaining.pop(key), dtype="float32") for key in keys]
-        if isinstance(layer, keras.layers.Conv2D):
-            values = [values[0].transpose(2, 3, 1, 0)]  # OIHW -> HWIO
-        expected = [tuple(w.shape) for w in layer.get_weights()]
-        received = [tuple(v.shape) for v in values]
-        if expected != received:
-            raise ValueError(
-                f"Shape mismatch for layer {layer.name!r}: the model expects {expected} "
-                f"(Keras layout), the state dict gives {received} after conversion. "
-                f"Is the checkpoint for a different depth? Received: keys={keys}"
-            )
-        updates.append((layer, values))
-    if missing or remaining:
-        raise ValueError(
-            f"The state dict does not match model {model.name!r}. Missing keys: "
-            f"{missing[:10]}{' ...' if len(missing) > 10 else ''}; unexpected keys: "
-            f"{sorted(remaining)[:10]}{' ...' if len(remaining) > 10 else ''}."
-        )
-    # Assign only once everything has been checked, so a failure leaves the model as it was.
-    for layer, values in updates:
-        layer.set_weights(values)
+    assign_state_dict(
+        model, state_dict, key_prefix=lambda name: name,
+        ignored=lambda key: key.startswith("fc.") or key.endswith(".num_batches_tracked"),
+    )

@@ -24,6 +24,7 @@ import pickle
 import struct
 import zipfile
 
+import keras
 import numpy as np
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -302,3 +303,73 @@ def read_torch_state_dict(path):
             f"{source} could not be read as a PyTorch checkpoint (truncated or corrupt?): "
             f"{type(e).__name__}: {e}"
         ) from e
+
+
+_BN_SUFFIXES = ("weight", "bias", "running_mean", "running_var")
+
+
+def _layer_arrays(layer, prefix, state_dict):
+    """The state-dict keys of one layer, and its arrays in Keras layout (None if any is missing)."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        keys = [f"{prefix}.{suffix}" for suffix in _BN_SUFFIXES]
+    elif isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+        keys = [f"{prefix}.weight"]
+    else:
+        return [], []
+    if not all(key in state_dict for key in keys):
+        return keys, None
+    values = [np.asarray(state_dict[key], dtype="float32") for key in keys]
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        values = [values[0].transpose(2, 3, 0, 1)]  # (C, 1, H, W) -> (H, W, C, 1)
+    elif isinstance(layer, keras.layers.Conv2D):
+        values = [values[0].transpose(2, 3, 1, 0)]  # (O, I, H, W) -> (H, W, I, O)
+    return keys, values
+
+
+def assign_state_dict(model, state_dict, *, key_prefix, ignored):
+    """Copies a PyTorch state dict into a Keras model's convolutions and batch norms.
+
+    Convolution kernels are transposed to Keras's layout; batch norm ``weight``, ``bias``,
+    ``running_mean`` and ``running_var`` become ``gamma``, ``beta``, ``moving_mean`` and
+    ``moving_variance``. Every convolution and batch norm must be covered with the right
+    shape, and every key not ``ignored`` must be used: a partial or foreign checkpoint is an
+    error, not a silent half-load. Nothing is assigned unless everything matches.
+
+    Args:
+        model: The Keras model; its layer names map to state-dict keys through ``key_prefix``.
+        state_dict: ``{key: array}``, e.g. from ``read_torch_state_dict``.
+        key_prefix: ``layer name -> key prefix`` (``"layer1.0.conv1"`` -> itself for
+            torchvision; ``"blocks.3.bn0"`` -> ``"_blocks.3._bn0"`` for EfficientNet-Lite).
+        ignored: ``key -> bool``, keys the model has no place for (a classifier, counters).
+
+    Raises:
+        ValueError: If keys are missing or unexpected, or shapes do not match.
+    """
+    remaining = {key: value for key, value in state_dict.items() if not ignored(key)}
+    missing, updates = [], []
+    for layer in model.layers:
+        keys, values = _layer_arrays(layer, key_prefix(layer.name), remaining)
+        if values is None:
+            missing.extend(key for key in keys if key not in remaining)
+            continue
+        if not keys:
+            continue
+        expected = [tuple(w.shape) for w in layer.get_weights()]
+        received = [tuple(v.shape) for v in values]
+        if expected != received:
+            raise ValueError(
+                f"Shape mismatch for layer {layer.name!r}: the model expects {expected} (Keras "
+                f"layout), the state dict gives {received} after conversion. Is the checkpoint "
+                f"for another architecture or size? Received: keys={keys}"
+            )
+        for key in keys:
+            del remaining[key]
+        updates.append((layer, values))
+    if missing or remaining:
+        raise ValueError(
+            f"The state dict does not match model {model.name!r}. Missing keys: {missing[:10]}"
+            f"{' ...' if len(missing) > 10 else ''}; unexpected keys: {sorted(remaining)[:10]}"
+            f"{' ...' if len(remaining) > 10 else ''}."
+        )
+    for layer, values in updates:  # only once everything has been checked
+        layer.set_weights(values)

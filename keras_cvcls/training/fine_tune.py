@@ -15,6 +15,7 @@ Two stages, chosen by measurement on real photos (``bench/transfer.py``, ``bench
 """
 
 import os
+import time
 
 import keras
 import numpy as np
@@ -80,19 +81,22 @@ def _head_layers(model):
     return pool, rest
 
 
-def _activations(model, bottom, dataset, batch_size):
-    """Bottom activations ``[N, ...]`` of every image, and the labels, computed once."""
+def _forward_all(model, network, dataset, batch_size, verbose=0):
+    """``network(normalised images)`` for every image of a dataset, and the labels, in order."""
     norm = model.get_layer("normalization")
 
     @tf.function(reduce_retracing=True)
     def forward(images):
-        return bottom(norm(images), training=False)
+        return network(norm(images), training=False)
 
-    activations, labels = [], []
+    progress = keras.utils.Progbar(len(dataset), verbose=verbose, unit_name="image") if verbose else None
+    outputs, labels = [], []
     for images, ids in model.pipeline(dataset, batch_size=batch_size):
-        activations.append(forward(images).numpy())
+        outputs.append(forward(images).numpy())
         labels.append(ids.numpy())
-    return np.concatenate(activations), np.concatenate(labels)
+        if progress is not None:
+            progress.add(len(labels[-1]))
+    return np.concatenate(outputs), np.concatenate(labels)
 
 
 def _features(top, pool, activations, batch_size=64):
@@ -102,7 +106,15 @@ def _features(top, pool, activations, batch_size=64):
 
     return np.concatenate(
         [forward(activations[i : i + batch_size]).numpy() for i in range(0, len(activations), batch_size)]
-    ).astype("float64")
+    )
+
+
+def _set_trainable(layers, trainable):
+    """Sets ``trainable`` on layers; returns those it changed (to restore them)."""
+    changed = [layer for layer in layers if layer.trainable != trainable]
+    for layer in changed:
+        layer.trainable = trainable
+    return changed
 
 
 def fit_head(model, features, labels, *, c=1.0, seed=0):
@@ -135,15 +147,6 @@ def fit_head(model, features, labels, *, c=1.0, seed=0):
     return learner
 
 
-def _freeze_batch_norm(layers):
-    frozen = []
-    for layer in layers:
-        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
-            layer.trainable = False
-            frozen.append(layer)
-    return frozen
-
-
 def _optimizer(lr, momentum, epochs, steps_per_epoch, lr_per_epoch):
     if lr_per_epoch is not None:
         return keras.optimizers.SGD(learning_rate=lr_per_epoch[0], momentum=momentum)
@@ -169,11 +172,49 @@ def fine_tune(
     seed=0,
     verbose="auto",
 ):
-    """Runs the transfer-learning recipe; see :meth:`ImageClassifier.fine_tune`.
+    """Transfer learning from a pretrained backbone in one call: the recipe (``ImageClassifier.fine_tune``).
+
+    1. The head is fitted on a frozen body, from features computed once per training
+       image (multinomial logistic regression: seconds).
+    2. Then part of the body is unfrozen and trained with a lower learning rate, with
+       batch-norm statistics frozen: ``unfreeze="top"`` trains the backbone's last stage
+       on cached activations (cheap on a CPU); ``"all"`` fine-tunes the whole body on
+       augmented images; ``"none"`` or ``epochs=0`` stops after the head.
+
+    The defaults were chosen by measurement (``bench/transfer.py``; figures in
+    ``bench/RESULTS.md``).
+
+    Args:
+        model: the :class:`ImageClassifier` to train (its ``predictions`` head is replaced).
+        train_set: a :class:`ClassificationDataset` with the model's labels.
+        epochs: epochs of the unfrozen stage (0: head only).
+        validation_data: optional :class:`ClassificationDataset`, evaluated after the
+            head and after every unfrozen epoch.
+        unfreeze: ``"top"``, ``"all"`` or ``"none"``.
+        lr: peak learning rate of the unfrozen stage (SGD with momentum, cosine decay).
+        lr_per_epoch: cvtk's per-epoch learning rates for the unfrozen stage instead of
+            the cosine (a list, or a string like ``"0.001x2,0.0001"``); exact per epoch.
+        momentum: SGD momentum.
+        head_c: inverse L2 strength of the head's logistic regression.
+        batch_size: minibatch size.
+        augment: augmentation preset for ``unfreeze="all"`` (see
+            :func:`~keras_cvcls.augment.list_augmentations`), a layer, or ``None``.
+        tensorboard_logdir: folder for TensorBoard logs of the unfrozen stage.
+        callbacks: extra Keras callbacks for the unfrozen stage.
+        seed: seed for shuffling, dropout and the head's solver.
+        verbose: Keras verbosity of the unfrozen stage.
 
     Returns:
-        The :class:`EvalHistory` of the run (also set as ``model.eval_history``): one
-        entry for the head stage, then one per unfrozen epoch.
+        The :class:`~keras_cvcls.training.EvalHistory` (also ``model.eval_history``):
+        the head stage first, then each unfrozen epoch.
+
+    Raises:
+        ValueError: On labels that differ from the model's, or a bad option.
+
+    Example:
+        >>> model = ImageClassifier(train.labels)
+        >>> model.fine_tune(train, validation_data=test).history["eval_accuracy"]
+        [0.967, 0.967, 0.967, 0.967]
     """
     from keras_cvcls.data.classification_dataset import ClassificationDataset
     from keras_cvcls.training.fit_dataset import _resolve_augment, CACHE_LIMIT_BYTES
@@ -190,47 +231,57 @@ def fine_tune(
         verbose = 1 if os.isatty(1) else 2
     keras.utils.set_random_seed(seed)
 
-    if unfreeze == "top" or epochs == 0 or unfreeze == "none":
-        try:
-            bottom, top = split_backbone(model)
-        except ValueError:
-            if unfreeze == "top" and epochs:
-                raise
-            bottom, top = model.backbone, keras.Sequential([keras.layers.Identity()])
-    else:
+    say = print if verbose else (lambda *args, **kwargs: None)
+    say(f"fine_tune: frozen features of {len(train_set)} training images", flush=True)
+    try:
+        bottom, top = split_backbone(model)
+    except ValueError:
+        if unfreeze == "top" and epochs:
+            raise
         bottom, top = model.backbone, keras.Sequential([keras.layers.Identity()])
     pool, head_rest = _head_layers(model)
+    # The top stage trains on cached activations when they fit in memory, else through the
+    # pipeline with the bottom frozen (same result, one forward pass per epoch more).
+    cut_size = int(np.prod(bottom.output.shape[1:]))
+    use_cache = len(train_set) * cut_size * 4 <= ACTIVATION_CACHE_LIMIT_BYTES
 
-    # Stage 1: the head, on cached features of the frozen body.
-    cached, labels = _activations(model, bottom, train_set, batch_size)
-    features = _features(top, pool, cached)
+    # Stage 1: the head, on features of the frozen body computed once.
+    start = time.perf_counter()
+    if use_cache:
+        cached, labels = _forward_all(model, bottom, train_set, batch_size, verbose)
+        features = _features(top, pool, cached)
+    else:
+        cached, (features, labels) = None, _forward_all(
+            model, lambda x, training: pool(top(bottom(x))), train_set, batch_size, verbose
+        )
     learner = fit_head(model, features, labels, c=head_c, seed=seed)
     head_train_accuracy = float(learner.score(features, labels))
-    val_cached = val_labels = None
+    val_cached = None
+    head_eval = float("nan")
     if validation_data is not None:
-        val_cached, val_labels = _activations(model, bottom, validation_data, batch_size)
-        head_val_features = _features(top, pool, val_cached)
-    record = {"head": {"train_accuracy": head_train_accuracy, "features": int(features.shape[1]), "c": head_c}}
+        if use_cache:
+            val_cached, val_labels = _forward_all(model, bottom, validation_data, batch_size)
+            val_features = _features(top, pool, val_cached)
+        else:
+            val_features, val_labels = _forward_all(model, lambda x, training: pool(top(bottom(x))), validation_data, batch_size)
+        head_eval = float(np.mean(learner.predict(val_features) == val_labels))
+    say(f"fine_tune: head on frozen features of {len(train_set)} images in {time.perf_counter() - start:.1f}s: "
+        f"train accuracy {head_train_accuracy:.4f}, eval accuracy {head_eval:.4f}", flush=True)
+    record = {"head": {"train_accuracy": head_train_accuracy, "c": head_c,
+                       "eval_accuracy": None if validation_data is None else head_eval}}
 
     # Stage 2: unfreeze with a lower learning rate, batch norm frozen.
-    fit_model = None
+    history_cb = None
     if epochs and unfreeze != "none":
-        record["head"]["eval_accuracy"] = float(np.mean(learner.predict(head_val_features) == val_labels)) if val_cached is not None else None
-        if unfreeze == "top" and cached.nbytes > ACTIVATION_CACHE_LIMIT_BYTES:
-            unfreeze = "all"  # too large to cache: train through the pipeline instead
-        if unfreeze == "top":
+        if unfreeze == "top" and use_cache:
             inputs = keras.Input(cached.shape[1:], name="activations")
             x = pool(top(inputs))
             for layer in head_rest:
                 x = layer(x)
             fit_model = keras.Model(inputs, x, name="top_and_head")
             train = tf.data.Dataset.from_tensor_slices((cached, labels)).shuffle(len(cached), seed=seed).batch(batch_size)
-            val = (
-                tf.data.Dataset.from_tensor_slices((val_cached, val_labels)).batch(batch_size)
-                if val_cached is not None else None
-            )
-            trainable_layers = top.layers
-            examples = len(cached)
+            val = tf.data.Dataset.from_tensor_slices((val_cached, val_labels)).batch(batch_size) if val_cached is not None else None
+            restore = []
         else:
             fit_model = model
             h, w = model.image_size
@@ -240,10 +291,11 @@ def fine_tune(
                 augment=_resolve_augment(augment, seed),
             )
             val = model.pipeline(validation_data, batch_size=batch_size, cache=cache) if validation_data is not None else None
-            trainable_layers = model.backbone.layers
-            examples = len(train_set)
-        frozen = _freeze_batch_norm(trainable_layers)
-        steps = -(-examples // batch_size)
+            restore = _set_trainable(bottom.layers, False) if unfreeze == "top" else []
+        restore += _set_trainable(
+            [layer for layer in model.backbone.layers if isinstance(layer, keras.layers.BatchNormalization)], False
+        )
+        steps = -(-len(train_set) // batch_size)
         fit_model.compile(
             optimizer=_optimizer(lr, momentum, epochs, steps, lr_per_epoch),
             loss="sparse_categorical_crossentropy",
@@ -260,18 +312,14 @@ def fine_tune(
         try:
             fit_model.fit(train, epochs=epochs, shuffle=False, callbacks=ours + list(callbacks or []), verbose=verbose)
         finally:
-            for layer in frozen:
-                layer.trainable = True
-        record["unfreeze"] = {"mode": unfreeze, "epochs": epochs, "lr": lr_per_epoch or lr, "momentum": momentum}
-    else:
-        history_cb = None
+            _set_trainable(restore, True)
+        record["unfreeze"] = {
+            "mode": unfreeze, "cached_activations": unfreeze == "top" and use_cache, "epochs": epochs,
+            "lr": lr_per_epoch or lr, "momentum": momentum,
+        }
 
     # The head stage is the first entry of the curves (its eval accuracy, before unfreezing).
     eval_history = history_cb or EvalHistory(())
-    head_eval = float("nan")
-    if val_cached is not None:
-        predicted = learner.predict(head_val_features)
-        head_eval = float(np.mean(predicted == val_labels))
     for key, value in (("train_accuracy", head_train_accuracy), ("eval_accuracy", head_eval),
                        ("lr", float("nan")), ("eval_loss", float("nan"))):
         eval_history.history[key].insert(0, value)

@@ -6,6 +6,8 @@ import time
 import keras
 import tensorflow as tf
 
+from keras_cvcls.training.step_lr import _check_lr_per_epoch
+
 # Decoded images are cached in memory when they take less than this.
 CACHE_LIMIT_BYTES = 2 * 1024**3
 
@@ -45,14 +47,7 @@ def _resolve_augment(augment, seed):
 
 
 def _check_lrs(lr_per_epoch):
-    if lr_per_epoch is None:
-        return [0.01]
-    if isinstance(lr_per_epoch, (int, float)):
-        lr_per_epoch = [lr_per_epoch]
-    lrs = list(lr_per_epoch)
-    if not lrs or not all(isinstance(v, (int, float)) and v > 0 for v in lrs):
-        raise ValueError(f"lr_per_epoch must be a non-empty list of positive numbers. Received: lr_per_epoch={lr_per_epoch!r}")
-    return [float(v) for v in lrs]
+    return [0.01] if lr_per_epoch is None else _check_lr_per_epoch(lr_per_epoch)
 
 
 OPTIMIZERS = ("sgd", "adam")
@@ -153,6 +148,7 @@ def fit_dataset(
         "seed": seed,
         "weight_decay": weight_decay,
         "optimizer": optimizer,
+        "weights": getattr(model, "weights_source", None),
         "train_images": len(train_set),
     }
     if seed is not None:
