@@ -183,6 +183,35 @@ def _maybe_orient(image, orientation):
     return tf.cond(orientation == 1, lambda: image, lambda: _orient(image, orientation))
 
 
+def fit_image(image, image_size, *, resize_mode="crop"):
+    """Fits a decoded ``[H, W, 3]`` image to ``image_size`` as :func:`decode_image` does.
+
+    The crop window (``"crop"``), padding (``"pad"``) or stretch, and the resize, are the
+    ones decoded files get: in-memory images (arrays, PIL images) go through this.
+
+    Args:
+        image: ``[H, W, 3]`` tensor, uint8 or float in [0, 255].
+        image_size: int or ``(height, width)``.
+        resize_mode: ``"crop"``, ``"pad"`` or ``"stretch"``.
+
+    Returns:
+        A float32 tensor ``[height, width, 3]``.
+
+    Example:
+        >>> fit_image(tf.zeros([480, 640, 3]), 224).shape
+        TensorShape([224, 224, 3])
+    """
+    target_h, target_w = normalize_image_size(image_size)
+    check_resize_mode(resize_mode)
+    if resize_mode == "crop":
+        shape = tf.shape(image)
+        window = _crop_window(shape[0], shape[1], target_h, target_w)
+        image = image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
+    image = tf.cast(_resize_any(image, target_h, target_w, resize_mode == "pad"), tf.float32)
+    image.set_shape([target_h, target_w, 3])
+    return image
+
+
 def decode_image(contents, image_size, *, resize_mode="crop", orientation=1, image_format=None, jpeg_ratio=None):
     """Decodes encoded image bytes to an upright float32 RGB image of ``image_size``.
 
@@ -232,12 +261,7 @@ def decode_image(contents, image_size, *, resize_mode="crop", orientation=1, ima
     def other():
         image = tf.io.decode_image(contents, channels=3, expand_animations=False, dtype=tf.uint8)
         image.set_shape([None, None, 3])
-        image = _maybe_orient(image, orientation)
-        if resize_mode == "crop":
-            shape = tf.shape(image)
-            window = _crop_window(shape[0], shape[1], target_h, target_w)
-            image = image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
-        return _resize_any(image, target_h, target_w, pad)
+        return fit_image(_maybe_orient(image, orientation), (target_h, target_w), resize_mode=resize_mode)
 
     if image_format == "jpeg":
         image = jpeg()

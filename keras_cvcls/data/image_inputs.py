@@ -1,0 +1,149 @@
+"""Raw images in, model-ready pixels out: what ``predict_images`` and ``classify`` accept.
+
+One image or a list of them, each one of:
+
+- a path (``str`` or ``os.PathLike``) to an image file;
+- an ``http(s)://`` URL, fetched by the hardened fetcher of ``data/acquisition`` (timeouts,
+  size cap, content-type check, bounded redirects and retries);
+- encoded bytes (a JPEG, PNG, ... file's content);
+- a PIL image;
+- a numpy array ``[H, W, 3]`` (RGB) or ``[H, W]`` (grey) of any size, pixel values in
+  [0, 255]; a ``[N, H, W, 3]`` array is N images.
+
+Files, URLs and bytes go through the same checks as a dataset's files (``check_image``: pixel
+cap, corrupt data, unsupported formats) and then through ``decode_image``, the function the
+training pipeline and the exported serving signature run, EXIF orientation included. PIL
+images are turned upright by their EXIF tag; arrays are taken as they are. Both are then
+cropped and resized by the same code as decoded files.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+
+from keras_cvcls.data.decode import decode_image, fit_image, normalize_image_size
+from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS, BadImageError, check_image
+
+
+def _describe(image):
+    if isinstance(image, (str, os.PathLike)):
+        return repr(os.fspath(image))
+    if isinstance(image, (bytes, bytearray)):
+        return f"<{len(image)} bytes>"
+    if isinstance(image, np.ndarray):
+        return f"<array {image.shape} {image.dtype}>"
+    return f"<{type(image).__name__}>"
+
+
+def _is_url(value):
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
+def _as_list(images):
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return list(images)
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ValueError("Expected at least one image. Received: images=[]")
+        return list(images)
+    return [images]
+
+
+def _fetch(url):
+    import requests
+
+    from keras_cvcls.data.acquisition.fetch import FetchError, FetchOptions, fetch_image
+
+    handle, path = tempfile.mkstemp(prefix="keras-cvcls-url-", suffix=".img")
+    os.close(handle)
+    try:
+        with requests.Session() as session:
+            fetch_image(url, path, session=session, options=FetchOptions())
+        with open(path, "rb") as f:
+            return f.read()
+    except FetchError as e:
+        raise BadImageError(f"could not fetch it: {e}") from None
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def _checked_bytes(data, max_pixels):
+    """Runs the dataset checks on encoded bytes; returns the EXIF orientation."""
+    handle, path = tempfile.mkstemp(prefix="keras-cvcls-image-")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        return check_image(path, max_pixels=max_pixels).orientation
+    finally:
+        os.remove(path)
+
+
+def _array_pixels(image):
+    from PIL import Image, ImageOps
+
+    if isinstance(image, Image.Image):
+        image = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] not in (3, 4) or 0 in image.shape:
+        raise BadImageError(f"expected an [H, W, 3] RGB or [H, W] grey array, got shape {image.shape}")
+    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
+        raise BadImageError(f"expected numbers, got dtype {image.dtype}")
+    pixels = image[..., :3].astype("float32")
+    if not np.isfinite(pixels).all():
+        raise BadImageError("the array holds NaN or infinite values")
+    return pixels
+
+
+def load_images(images, image_size, *, resize_mode="crop", max_pixels=DEFAULT_MAX_PIXELS):
+    """Turns raw images into a float32 batch ``[N, H, W, 3]`` in [0, 255], as training sees them.
+
+    Args:
+        images: one image or a list (see the module docstring for the accepted kinds).
+        image_size: int or ``(height, width)``, the model's input size.
+        resize_mode: ``"crop"``, ``"pad"`` or ``"stretch"``, the model's.
+        max_pixels: largest image accepted (decompression-bomb guard), as for datasets.
+
+    Returns:
+        A numpy array ``[N, height, width, 3]``.
+
+    Raises:
+        ValueError: For an input of an unknown kind, or (``BadImageError``) an image that
+            cannot be used; the message names the image and the reason.
+
+    Example:
+        >>> load_images(["cat.jpg", "https://example.org/dog.png"], 224).shape
+        (2, 224, 224, 3)
+    """
+    import tensorflow as tf
+    from PIL import Image
+
+    size = normalize_image_size(image_size)
+    batch = []
+    for index, image in enumerate(_as_list(images)):
+        try:
+            if isinstance(image, (Image.Image, np.ndarray)):
+                batch.append(fit_image(tf.constant(_array_pixels(image)), size, resize_mode=resize_mode).numpy())
+                continue
+            if _is_url(image):
+                data = _fetch(image)
+            elif isinstance(image, (str, os.PathLike)):
+                path = os.fspath(image)
+                if not os.path.isfile(path):
+                    raise BadImageError("no such file (pass a path, an http(s) URL, bytes, a PIL image or an array)")
+                with open(path, "rb") as f:
+                    data = f.read()
+            elif isinstance(image, (bytes, bytearray)):
+                data = bytes(image)
+            else:
+                raise ValueError(
+                    "Expected a path, an http(s) URL, bytes, a PIL image or a numpy array. "
+                    f"Received: images[{index}] of type {type(image).__name__}"
+                )
+            orientation = _checked_bytes(data, max_pixels)
+            batch.append(decode_image(tf.constant(data), size, resize_mode=resize_mode, orientation=orientation).numpy())
+        except BadImageError as e:
+            raise BadImageError(f"Image {index} ({_describe(image)}) cannot be used: {e}. Received: images[{index}]={_describe(image)}") from None
+    return np.stack(batch)
