@@ -6,6 +6,7 @@ import time
 import keras
 import tensorflow as tf
 
+from keras_cvcls.arguments import check_arguments, keyword_names
 from keras_cvcls.training.step_lr import _check_lr_per_epoch
 
 # Decoded images are cached in memory when they take less than this.
@@ -98,6 +99,11 @@ def fit_dataset(
     from keras_cvcls.data.classification_dataset import ClassificationDataset
     from keras_cvcls.training import EvalHistory, StepLR, TensorBoardExtras
 
+    # Checked first: keras.Model.fit would reject a typo only after the model is compiled (and,
+    # with warmup_epochs, left with a frozen backbone).
+    own = keyword_names(fit_dataset)[2:]
+    passed_on = [name for name in keyword_names(keras.Model.fit) if name not in (*own, "x", "shuffle", "initial_epoch")]
+    check_arguments(fit_kwargs, own + passed_on, "ImageClassifier.fit with a ClassificationDataset")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int. Received: epochs={epochs!r}")
     if not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < epochs:

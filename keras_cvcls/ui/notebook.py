@@ -5,6 +5,8 @@ import os
 import socket
 import threading
 
+from keras_cvcls.arguments import check_arguments, keyword_names
+
 VIEWS = ("annotate", "results", "pr")
 
 _servers = {}
@@ -21,7 +23,9 @@ class UIServer:
         host: address to bind; keep ``127.0.0.1`` unless others should reach the UI
             (it can change labels and has no log-in).
         port: port to bind; 0 picks a free one (see :attr:`port` after :meth:`start`).
-        **app_kwargs: passed to :func:`~keras_cvcls.ui.app.create_app`.
+        **app_kwargs: passed to :func:`~keras_cvcls.ui.app.create_app` (``page_size``, ``thumb_size``,
+            ``thumb_cache_dir``, ``batch_size``); an unknown name raises ``ValueError``, and so does
+            any of them when ``data`` is an application.
 
     Example:
         >>> with UIServer("photos/", run_dir="runs/1") as server:
@@ -33,7 +37,13 @@ class UIServer:
 
         from keras_cvcls.ui.app import create_app
 
-        self.app = data if isinstance(data, web.Application) else create_app(data, run_dir, **app_kwargs)
+        if isinstance(data, web.Application):  # built already: create_app's options would be dropped
+            check_arguments(app_kwargs, [], "UIServer given an application (create_app's options do not apply)")
+            self.app = data
+        else:
+            valid = [name for name in keyword_names(create_app) if name not in ("data_dir", "run_dir")]
+            check_arguments(app_kwargs, valid, "UIServer")
+            self.app = create_app(data, run_dir, **app_kwargs)
         self.host = host
         self.port = port
         self._loop = None
