@@ -21,7 +21,9 @@ class UsageError(Exception):
 
 def _build_parser():
     from keras_cvcls import __version__
-    from keras_cvcls.cli import dataset_commands, demo_command, evaluate_command, serving_commands, train_command, ui_command
+    from keras_cvcls.cli import (
+        dataset_commands, demo_command, evaluate_command, predict_command, serving_commands, train_command, ui_command,
+    )
 
     parser = argparse.ArgumentParser(
         prog="keras-cvcls",
@@ -33,6 +35,7 @@ def _build_parser():
     dataset_commands.register(commands)
     train_command.register(commands)
     evaluate_command.register(commands)
+    predict_command.register(commands)
     serving_commands.register(commands)
     ui_command.register(commands)
     demo_command.register(commands)

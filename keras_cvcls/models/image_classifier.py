@@ -104,6 +104,12 @@ class ImageClassifier(keras.Model):
         training_config=None,
         **kwargs,
     ):
+        from keras_cvcls.arguments import check_arguments, keyword_names
+
+        # Of keras.Model's arguments a Functional model uses only name and trainable (it drops
+        # anything else, dtype included, without a word); they are also what get_config saves.
+        valid = [*keyword_names(ImageClassifier.__init__), "name", "trainable"]
+        check_arguments(kwargs, valid, type(self).__name__)
         labels = _check_labels(labels)
         config = get_backbone_config(backbone)
         default_size = config.transfer_size or config.input_size
@@ -195,9 +201,49 @@ class ImageClassifier(keras.Model):
         """Class probabilities ``[N, C]`` for every image of a dataset, in dataset order."""
         return self.predict(self.pipeline(dataset, batch_size=batch_size), verbose=verbose)
 
-    def classify(self, dataset, batch_size=32):
-        """Predicted label names, in dataset order."""
-        return [self.labels[i] for i in np.argmax(self.predict_scores(dataset, batch_size), axis=-1)]
+    def predict_images(self, images, *, batch_size=32):
+        """Class probabilities ``[N, C]`` for raw images, with the training and serving preprocessing.
+
+        Args:
+            images: a path, an http(s) URL (fetched with the hardened fetcher), encoded bytes,
+                a PIL image, a numpy array of any size, or a list of these (see
+                :mod:`keras_cvcls.data.image_inputs`).
+            batch_size: images per forward pass.
+
+        Returns:
+            A float32 array ``[len(images), len(labels)]``.
+
+        Raises:
+            ValueError: For an input of an unknown kind, or an image that cannot be used
+                (the message names it and the reason).
+
+        Example:
+            >>> model.predict_images("cat.jpg").shape
+            (1, 2)
+        """
+        from keras_cvcls.data.image_inputs import load_images
+
+        pixels = load_images(images, self.image_size, resize_mode=self.resize_mode)
+        return np.asarray(self.predict(pixels, batch_size=batch_size, verbose=0), dtype="float32")
+
+    def classify(self, images, *, batch_size=32):
+        """Results for raw images: the top ``label``, the ``scores`` and the ``labels``.
+
+        Accepts what :meth:`predict_images` accepts; the results are the
+        :class:`~keras_cvcls.serving.ScoringResult` objects the scoring client returns for
+        the served model, so in-process and served results compare directly.
+
+        Example:
+            >>> model.classify("cat.jpg")[0].label
+            'cat'
+        """
+        from keras_cvcls.serving.client import ScoringResult
+
+        labels = tuple(self.labels)
+        return [
+            ScoringResult(label=labels[int(np.argmax(row))], scores=row, labels=labels)
+            for row in self.predict_images(images, batch_size=batch_size)
+        ]
 
     # ----------------------------------------------------------------- training
     def fine_tune(self, train, **options):
