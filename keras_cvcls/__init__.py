@@ -55,7 +55,7 @@ _EXPORTS = {
     "ScoringClient": "keras_cvcls.serving",
     "run_loadtest": "keras_cvcls.serving",
     "EvalHistory": "keras_cvcls.training",
-    "train_run": "keras_cvcls.training",
+    "train_run": "keras_cvcls.training_run",
     "EfficientNetLite": "keras_cvcls.models",
     "UnsafeCheckpointError": "keras_cvcls.models",
     "read_torch_state_dict": "keras_cvcls.models",

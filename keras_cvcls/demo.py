@@ -39,7 +39,7 @@ def run_demo(out_dir="demo-output", *, images_per_label=60, image_size=96, seed=
     print(f"one epoch: {count} images in {elapsed:.2f}s; batch {tuple(images.shape)}, labels {labels.numpy()[:8]}...")
 
     step("4. Train: the pretrained EfficientNet-Lite0 (ImageNet weights, offline), fine-tune recipe")
-    from keras_cvcls.training.training_run import train_run
+    from keras_cvcls.training_run import train_run
 
     run_dir = os.path.join(out_dir, "run")
     trained = train_run(data_dir, run_dir, seed=seed)

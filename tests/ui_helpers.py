@@ -66,7 +66,7 @@ def copy_tree(src, dst, *, hard_links=False):
 
 def train_tiny_run(data_dir, run_dir, *, seed=0):
     """Trains ResNet-18 at 32 px for one epoch into ``run_dir`` with ``keras-cvcls train``'s code."""
-    from keras_cvcls.training import train_run
+    from keras_cvcls.training_run import train_run
 
     return train_run(
         str(data_dir), str(run_dir), backbone="resnet18", weights=None, image_size=32, epochs=1, batch_size=8,

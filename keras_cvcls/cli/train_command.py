@@ -56,7 +56,7 @@ def _options(args):
 
 
 def _train(args):
-    from keras_cvcls.training.training_run import train_run
+    from keras_cvcls.training_run import train_run
 
     if args.json:
         # stdout carries exactly one JSON object: Keras' progress goes to stderr.

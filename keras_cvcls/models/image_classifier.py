@@ -137,6 +137,7 @@ class ImageClassifier(keras.Model):
 
         self.labels = labels
         self.backbone_name = backbone
+        self.backbone_config = config
         self.backbone = body
         self.image_size = size
         self.dropout = dropout

@@ -14,7 +14,6 @@ Example:
 from keras_cvcls.training.eval_history import EvalHistory, evaluate_accuracy
 from keras_cvcls.training.step_lr import StepLR, current_learning_rate, parse_lr_schedule, step_lr_schedule
 from keras_cvcls.training.tensorboard_extras import TensorBoardExtras, image_grid
-from keras_cvcls.training.training_run import train_run
 
 __all__ = [
     "EvalHistory",
@@ -25,5 +24,4 @@ __all__ = [
     "image_grid",
     "parse_lr_schedule",
     "step_lr_schedule",
-    "train_run",
 ]

@@ -61,9 +61,7 @@ def split_backbone(model):
     Raises:
         ValueError: If the backbone has no ``top_layer`` registered.
     """
-    from keras_cvcls.models.backbones import get_backbone_config
-
-    config = get_backbone_config(model.backbone_name)
+    config = model.backbone_config
     if config.top_layer is None:
         raise ValueError(
             f"Backbone {model.backbone_name!r} has no registered top stage; use unfreeze='all' "
