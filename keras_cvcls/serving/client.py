@@ -181,43 +181,89 @@ def _check_resize_dims(dims):
     return (w, h)
 
 
-def _exif_orientation(data):
+def _image_header(data):
+    """``(EXIF orientation, (width, height) as stored)``, or None when PIL cannot read ``data``."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return int(image.getexif().get(0x0112, 1) or 1)
+            return int(image.getexif().get(0x0112, 1) or 1), image.size
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None  # not an image PIL knows: sent as is, the server reports why it cannot decode it
 
 
-def prepare_image(data, image_resize_dims=None):
-    """Bytes to upload: turned upright (EXIF orientation) and resized client-side when asked.
+def _upload_size(size, image_resize_dims):
+    """The ``(width, height)`` an upright image of ``size`` is uploaded at: aspect ratio kept.
 
-    Untouched bytes are sent when the image is upright and no resize is asked; otherwise the
+    The image is scaled down, by one factor for both sides, to the smallest size that still
+    covers ``image_resize_dims``, and never scaled up. The served model fits the upload to its
+    input size itself (centre-crop, pad or stretch, as it was trained); a uniformly scaled upload
+    gives it the same picture as the original, whereas stretching to ``(width, height)`` would
+    distort every photo whose aspect ratio differs.
+
+    Args:
+        size: ``(width, height)`` of the upright image.
+        image_resize_dims: ``(width, height)``: the upload is at least this large in both
+            sides; one int: the shorter side; None: ``size``.
+
+    Returns:
+        ``(width, height)``; ``size`` itself when the image is already no larger.
+
+    Example:
+        >>> _upload_size((600, 400), (224, 224))
+        (336, 224)
+        >>> _upload_size((600, 400), 200), _upload_size((100, 80), (224, 224))
+        ((300, 200), (100, 80))
+    """
+    dims = _check_resize_dims(image_resize_dims)
+    width, height = size
+    if dims is None:
+        return (width, height)
+    if isinstance(dims, int):
+        scale = dims / min(width, height)
+    else:
+        scale = max(dims[0] / width, dims[1] / height)
+    if scale >= 1:
+        return (width, height)
+    return (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def prepare_image(data, image_resize_dims=None):
+    """Bytes to upload: turned upright (EXIF orientation) and scaled down client-side when asked.
+
+    Scaling keeps the aspect ratio: ``(width, height)`` is the size the upload must still
+    cover (the image is scaled by ``max(width / W, height / H)``), one int the shorter side;
+    an image already no larger is never scaled up. The served model then crops or pads the
+    same window of the picture as it would from the original, so the scores differ from the
+    original's only by resampling and JPEG re-encoding; stretching to ``(width, height)``
+    would distort every photo of another aspect ratio.
+    Untouched bytes are sent when the image is upright and needs no scaling; otherwise the
     image is re-encoded as JPEG (quality 95).
 
     Args:
         data: encoded image bytes.
-        image_resize_dims: ``(width, height)``, one int (shorter side, aspect kept), or None.
+        image_resize_dims: ``(width, height)``, one int (shorter side), or None.
 
     Returns:
         Encoded image bytes.
     """
     from PIL import Image, ImageOps
 
-    dims = _check_resize_dims(image_resize_dims)
-    orientation = _exif_orientation(data)
-    if orientation is None or (dims is None and orientation == 1):
+    _check_resize_dims(image_resize_dims)
+    header = _image_header(data)
+    if header is None:
+        return data
+    orientation, (width, height) = header
+    if orientation in (5, 6, 7, 8):  # turned a quarter: upright, the sides swap
+        width, height = height, width
+    size = _upload_size((width, height), image_resize_dims)
+    if orientation == 1 and size == (width, height):
         return data
     with Image.open(io.BytesIO(data)) as image:
         image = ImageOps.exif_transpose(image)
         image = image.convert("RGB")
-        if isinstance(dims, int):
-            scale = dims / min(image.size)
-            dims = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        if dims is not None and dims != image.size:
-            image = image.resize(dims, Image.BICUBIC)
+        if size != image.size:
+            image = image.resize(size, Image.BICUBIC)
         buf = io.BytesIO()
         image.save(buf, "JPEG", quality=_JPEG_QUALITY)
         return buf.getvalue()
@@ -580,8 +626,9 @@ class ScoringClient:
         Args:
             image: a file path, an ``http(s)://`` URL, encoded bytes, a PIL image or a uint8
                 array ``[H, W, 3]``.
-            image_resize_dims: ``(width, height)`` to resize to before upload, one int for the
-                shorter side, or None.
+            image_resize_dims: ``(width, height)``: scale down before upload, aspect ratio
+                kept, to the smallest size that still covers ``width`` x ``height``; one int:
+                the shorter side; None: as is. Never scaled up.
 
         Raises:
             ValueError: for an unsupported ``image`` or a URL that cannot be downloaded.
@@ -610,8 +657,12 @@ class ScoringClient:
 
         Args:
             image: a file path, an ``http(s)://`` URL, encoded bytes, a PIL image or a uint8 array.
-            image_resize_dims: ``(width, height)`` to resize to client-side before upload (smaller
-                uploads), one int for the shorter side, or None to upload as is. EXIF
+            image_resize_dims: ``(width, height)`` to scale down to client-side before upload
+                (smaller uploads): the aspect ratio is kept and the result still covers
+                ``width`` x ``height`` (a 600x400 photo with ``(224, 224)`` is sent as
+                336x224), so the served model crops the same window as from the original and
+                the scores differ only by resampling and JPEG re-encoding. One int: the
+                shorter side. None: upload as is. Images are never scaled up. EXIF
                 orientation is applied client-side either way.
             parameters: cvtk's ``{"add_softmax": True}``, accepted for compatibility: the
                 exported model ends in a softmax, so scores are probabilities.
