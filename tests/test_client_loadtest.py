@@ -150,7 +150,7 @@ def test_exif_orientation_and_resize_are_applied_client_side(tmp_path):
     pixels = np.asarray(sent, np.float32)
     assert pixels[:4, :, 0].mean() > pixels[-4:, :, 0].mean() + 100  # red on top: upright
     resized = Image.open(io.BytesIO(prepare_image(buf.getvalue(), (32, 16))))
-    assert (resized.size, resized.format) == ((32, 16), "JPEG")
+    assert (resized.size, resized.format) == ((32, 24), "JPEG")  # aspect kept: the smallest 4:3 covering 32x16
     shorter = Image.open(io.BytesIO(prepare_image(buf.getvalue(), 24)))
     assert shorter.size == (32, 24)
     plain = jpeg_bytes(upright)
