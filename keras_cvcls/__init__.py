@@ -53,6 +53,7 @@ _EXPORTS = {
     "load_classifier": "keras_cvcls.models",
     "register_backbone": "keras_cvcls.models",
     "ScoringClient": "keras_cvcls.serving",
+    "ScoringResult": "keras_cvcls.scoring_result",
     "run_loadtest": "keras_cvcls.serving",
     "EvalHistory": "keras_cvcls.training",
     "train_run": "keras_cvcls.training_run",

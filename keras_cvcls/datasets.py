@@ -56,7 +56,7 @@ def make_sample(directory, *, images_per_label=40, image_size=(96, 128), labels=
         directory: folder to write (created; existing files with the same names are replaced).
         images_per_label: images in each label folder.
         image_size: ``(height, width)`` of the images.
-        labels: label names, a subset of ``("circles", "squares", "stripes")``.
+        labels: label names, a subset of ``("checks", "dots", "stripes")``.
         seed: random seed.
 
     Returns:

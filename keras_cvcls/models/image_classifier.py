@@ -231,14 +231,14 @@ class ImageClassifier(keras.Model):
         """Results for raw images: the top ``label``, the ``scores`` and the ``labels``.
 
         Accepts what :meth:`predict_images` accepts; the results are the
-        :class:`~keras_cvcls.serving.ScoringResult` objects the scoring client returns for
+        :class:`~keras_cvcls.ScoringResult` objects the scoring client returns for
         the served model, so in-process and served results compare directly.
 
         Example:
             >>> model.classify("cat.jpg")[0].label
             'cat'
         """
-        from keras_cvcls.serving.client import ScoringResult
+        from keras_cvcls.scoring_result import ScoringResult
 
         labels = tuple(self.labels)
         return [
