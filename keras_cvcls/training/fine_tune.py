@@ -3,9 +3,10 @@
 Two stages, chosen by measurement on real photos (``bench/transfer.py``, ``bench/RESULTS.md``):
 
 1. **Head on a frozen body, from cached features.** The frozen body's activations are
-   computed once per training image and kept in memory. The softmax head is fitted on their pooled features by multinomial logistic
-   regression (scikit-learn, L-BFGS, L2 ``C=head_c``): seconds, not epochs of forward
-   passes, and the optimum, not wherever a few SGD epochs stop.
+   computed once per training image and kept in memory. The softmax head is fitted on
+   their pooled features by multinomial logistic regression (scikit-learn, L-BFGS, L2
+   ``C=head_c``): seconds, not epochs of forward passes, and the optimum, not wherever a
+   few SGD epochs stop.
 2. **Unfreeze with a lower learning rate.** ``unfreeze="top"`` (default) trains the
    backbone's last stage, its head convolution and the classifier on the cached
    activations (the cost of a few dense layers per epoch); ``unfreeze="all"`` fine-tunes
@@ -22,19 +23,17 @@ import numpy as np
 import tensorflow as tf
 
 from keras_cvcls.training.eval_history import EvalHistory
+from keras_cvcls.training.fit_dataset import _resolve_augment, check_dataset_labels, fits_in_cache
 from keras_cvcls.training.step_lr import StepLR, _check_lr_per_epoch
 
 UNFREEZE_MODES = ("top", "all", "none")
-# Cached activations take at most this much memory; beyond it "top" runs like "all".
+# Cached activations take at most this much memory; beyond it the top stage trains through
+# the pipeline with the bottom frozen.
 ACTIVATION_CACHE_LIMIT_BYTES = 2 * 1024**3
 
 
 def _check_options(model, train_set, epochs, unfreeze, lr, momentum, head_c, batch_size):
-    if list(train_set.labels) != list(model.labels):
-        raise ValueError(
-            "The dataset's labels differ from the model's; build the model with labels=dataset.labels. "
-            f"Received: dataset labels={train_set.labels!r}, model labels={model.labels!r}"
-        )
+    check_dataset_labels(model, train_set)
     if len(set(train_set.label_ids)) < 2:
         raise ValueError(
             "fine_tune needs training images of at least two labels. "
@@ -215,8 +214,6 @@ def fine_tune(
         [0.967, 0.967, 0.967, 0.967]
     """
     from keras_cvcls.data.classification_dataset import ClassificationDataset
-    from keras_cvcls.training.fit_dataset import _resolve_augment, CACHE_LIMIT_BYTES
-
     _check_options(model, train_set, epochs, unfreeze, lr, momentum, head_c, batch_size)
     if lr_per_epoch is not None:
         lr_per_epoch = _check_lr_per_epoch(lr_per_epoch)
@@ -243,25 +240,23 @@ def fine_tune(
     cut_size = int(np.prod(bottom.output.shape[1:]))
     use_cache = len(train_set) * cut_size * 4 <= ACTIVATION_CACHE_LIMIT_BYTES
 
+    def frozen_features(dataset, progress=0):
+        """``(bottom activations or None, pooled features, labels)`` of a dataset, in one pass."""
+        if use_cache:
+            activations, ids = _forward_all(model, bottom, dataset, batch_size, progress)
+            return activations, _features(top, pool, activations), ids
+        features, ids = _forward_all(model, lambda x, training: pool(top(bottom(x))), dataset, batch_size, progress)
+        return None, features, ids
+
     # Stage 1: the head, on features of the frozen body computed once.
     start = time.perf_counter()
-    if use_cache:
-        cached, labels = _forward_all(model, bottom, train_set, batch_size, verbose)
-        features = _features(top, pool, cached)
-    else:
-        cached, (features, labels) = None, _forward_all(
-            model, lambda x, training: pool(top(bottom(x))), train_set, batch_size, verbose
-        )
+    cached, features, labels = frozen_features(train_set, verbose)
     learner = fit_head(model, features, labels, c=head_c, seed=seed)
     head_train_accuracy = float(learner.score(features, labels))
     val_cached = None
     head_eval = float("nan")
     if validation_data is not None:
-        if use_cache:
-            val_cached, val_labels = _forward_all(model, bottom, validation_data, batch_size)
-            val_features = _features(top, pool, val_cached)
-        else:
-            val_features, val_labels = _forward_all(model, lambda x, training: pool(top(bottom(x))), validation_data, batch_size)
+        val_cached, val_features, val_labels = frozen_features(validation_data)
         head_eval = float(np.mean(learner.predict(val_features) == val_labels))
     say(f"fine_tune: head on frozen features of {len(train_set)} images in {time.perf_counter() - start:.1f}s: "
         f"train accuracy {head_train_accuracy:.4f}, eval accuracy {head_eval:.4f}", flush=True)
@@ -282,8 +277,7 @@ def fine_tune(
             restore = []
         else:
             fit_model = model
-            h, w = model.image_size
-            cache = len(train_set) * h * w * 12 < CACHE_LIMIT_BYTES
+            cache = fits_in_cache(train_set, model.image_size)
             train = model.pipeline(
                 train_set, batch_size=batch_size, shuffle=True, seed=seed, cache=cache,
                 augment=_resolve_augment(augment, seed),

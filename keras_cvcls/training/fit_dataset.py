@@ -35,6 +35,21 @@ class ThroughputMeter(keras.callbacks.Callback):
         return self.images / self.seconds if self.seconds else 0.0
 
 
+def check_dataset_labels(model, dataset):
+    """Raises ``ValueError`` unless ``dataset`` has the model's labels in the model's order."""
+    if list(dataset.labels) != list(model.labels):
+        raise ValueError(
+            "The dataset's labels differ from the model's; build the model with labels=dataset.labels. "
+            f"Received: dataset labels={dataset.labels!r}, model labels={model.labels!r}"
+        )
+
+
+def fits_in_cache(dataset, image_size):
+    """Whether a dataset's decoded float32 images take less than ``CACHE_LIMIT_BYTES``."""
+    h, w = image_size
+    return len(dataset) * h * w * 3 * 4 < CACHE_LIMIT_BYTES
+
+
 def _resolve_augment(augment, seed):
     if augment is None or augment == "none":
         return None
@@ -108,20 +123,15 @@ def fit_dataset(
         raise ValueError(f"epochs must be a positive int. Received: epochs={epochs!r}")
     if not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < epochs:
         raise ValueError(f"warmup_epochs must be an int in [0, epochs). Received: warmup_epochs={warmup_epochs!r}")
-    if list(train_set.labels) != list(model.labels):
-        raise ValueError(
-            "The dataset's labels differ from the model's; build the model with labels=dataset.labels. "
-            f"Received: dataset labels={train_set.labels!r}, model labels={model.labels!r}"
-        )
+    check_dataset_labels(model, train_set)
     lrs = _check_lrs(lr_per_epoch)
     augmenter = _resolve_augment(augment, seed)
-    h, w = model.image_size
     if cache is None:
-        cache = len(train_set) * h * w * 3 * 4 < CACHE_LIMIT_BYTES
+        cache = fits_in_cache(train_set, model.image_size)
     train = model.pipeline(train_set, batch_size=batch_size, shuffle=True, seed=seed, cache=cache, augment=augmenter)
     val = None
     if isinstance(validation_data, ClassificationDataset):
-        val_cache = len(validation_data) * h * w * 3 * 4 < CACHE_LIMIT_BYTES if cache is not False else False
+        val_cache = fits_in_cache(validation_data, model.image_size) if cache is not False else False
         val = model.pipeline(validation_data, batch_size=batch_size, cache=val_cache)
     elif validation_data is not None:
         val = validation_data
