@@ -17,6 +17,7 @@ images are turned upright by their EXIF tag; arrays are taken as they are. Both 
 cropped and resized by the same code as decoded files.
 """
 
+import contextlib
 import os
 import tempfile
 
@@ -50,34 +51,43 @@ def _as_list(images):
     return [images]
 
 
-def _fetch(url):
-    import requests
-
-    from keras_cvcls.data.acquisition.fetch import FetchError, FetchOptions, fetch_image
-
-    handle, path = tempfile.mkstemp(prefix="keras-cvcls-url-", suffix=".img")
+@contextlib.contextmanager
+def _temporary_path():
+    handle, path = tempfile.mkstemp(prefix="keras-cvcls-image-")
     os.close(handle)
     try:
-        with requests.Session() as session:
-            fetch_image(url, path, session=session, options=FetchOptions())
-        with open(path, "rb") as f:
-            return f.read()
-    except FetchError as e:
-        raise BadImageError(f"could not fetch it: {e}") from None
+        yield path
     finally:
         if os.path.exists(path):
             os.remove(path)
 
 
+def _checked_file(path, max_pixels):
+    """Runs the dataset checks on an image file; returns its bytes and EXIF orientation."""
+    orientation = check_image(path, max_pixels=max_pixels).orientation
+    with open(path, "rb") as f:
+        return f.read(), orientation
+
+
+def _fetched(url, max_pixels):
+    import requests
+
+    from keras_cvcls.data.acquisition.fetch import FetchError, FetchOptions, fetch_image
+
+    with _temporary_path() as path:
+        try:
+            with requests.Session() as session:
+                fetch_image(url, path, session=session, options=FetchOptions())
+        except FetchError as e:
+            raise BadImageError(f"could not fetch it: {e}") from None
+        return _checked_file(path, max_pixels)
+
+
 def _checked_bytes(data, max_pixels):
-    """Runs the dataset checks on encoded bytes; returns the EXIF orientation."""
-    handle, path = tempfile.mkstemp(prefix="keras-cvcls-image-")
-    try:
-        with os.fdopen(handle, "wb") as f:
+    with _temporary_path() as path:
+        with open(path, "wb") as f:
             f.write(data)
-        return check_image(path, max_pixels=max_pixels).orientation
-    finally:
-        os.remove(path)
+        return _checked_file(path, max_pixels)
 
 
 def _array_pixels(image):
@@ -128,21 +138,19 @@ def load_images(images, image_size, *, resize_mode="crop", max_pixels=DEFAULT_MA
                 batch.append(fit_image(tf.constant(_array_pixels(image)), size, resize_mode=resize_mode).numpy())
                 continue
             if _is_url(image):
-                data = _fetch(image)
+                data, orientation = _fetched(image, max_pixels)
             elif isinstance(image, (str, os.PathLike)):
                 path = os.fspath(image)
                 if not os.path.isfile(path):
                     raise BadImageError("no such file (pass a path, an http(s) URL, bytes, a PIL image or an array)")
-                with open(path, "rb") as f:
-                    data = f.read()
+                data, orientation = _checked_file(path, max_pixels)
             elif isinstance(image, (bytes, bytearray)):
-                data = bytes(image)
+                data, orientation = _checked_bytes(bytes(image), max_pixels)
             else:
                 raise ValueError(
                     "Expected a path, an http(s) URL, bytes, a PIL image or a numpy array. "
                     f"Received: images[{index}] of type {type(image).__name__}"
                 )
-            orientation = _checked_bytes(data, max_pixels)
             batch.append(decode_image(tf.constant(data), size, resize_mode=resize_mode, orientation=orientation).numpy())
         except BadImageError as e:
             raise BadImageError(f"Image {index} ({_describe(image)}) cannot be used: {e}. Received: images[{index}]={_describe(image)}") from None
