@@ -1,10 +1,11 @@
 """Duplicate detection: exact (sha256 of the bytes) and near (64-bit difference hash)."""
 
 import hashlib
-import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from keras_cvcls.data.upright_image import open_upright
 
 
 def sha256_file(path):
@@ -26,14 +27,8 @@ def dhash(path, *, hash_size=8):
         The hash as a 16-digit hex string, or ``None``.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im:
-                im.draft("L", (4 * hash_size, 4 * hash_size))
-                im = ImageOps.exif_transpose(im)
-                if im.mode in ("P", "PA", "LA", "RGBA"):
-                    im = im.convert("RGBA").convert("RGB")
-                small = im.convert("L").resize((hash_size + 1, hash_size), Image.Resampling.BOX)
+        grey = open_upright(path, mode="L", draft_size=(4 * hash_size, 4 * hash_size))
+        small = grey.resize((hash_size + 1, hash_size), Image.Resampling.BOX)
     except (OSError, ValueError, SyntaxError):
         return None
     pixels = np.asarray(small, dtype=np.int16)
