@@ -29,7 +29,7 @@ from PIL import Image
 from keras_cvcls.export import export_for_serving
 from keras_cvcls.models import ImageClassifier, WeightsUnavailableError
 from keras_cvcls.serving import ModelServer, ScoringClient
-from keras_cvcls.serving.client import prepare_image
+from keras_cvcls.serving.image_upload import prepare_image
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) provides the sample photos")
 

@@ -11,10 +11,10 @@ from keras_cvcls.serving.batching import BatchingOptions
 from keras_cvcls.serving.batching import BatchingParameters
 from keras_cvcls.serving.batching import parse_batching_parameters
 from keras_cvcls.serving.batching import read_batching_parameters_file
-from keras_cvcls.serving.client import ScoringClient
-from keras_cvcls.serving.client import ScoringError
-from keras_cvcls.serving.client import ScoringResult
-from keras_cvcls.serving.client import parse_serialized_result
+from keras_cvcls.scoring_result import ScoringResult
+from keras_cvcls.serving.scoring_client import ScoringClient
+from keras_cvcls.serving.scoring_error import ScoringError
+from keras_cvcls.serving.serialized_result import parse_serialized_result
 from keras_cvcls.serving.loadtest import run_loadtest
 from keras_cvcls.serving.model_manager import ModelConfig
 from keras_cvcls.serving.model_manager import parse_model_config

@@ -63,7 +63,8 @@ def run_loadtest(
         {'requests': 9120, 'errors': 0, 'rps': 303.9, 'p50_ms': 101.2, ...}
     """
 
-    from keras_cvcls.serving.client import ScoringClient, ScoringError
+    from keras_cvcls.serving.scoring_client import ScoringClient
+    from keras_cvcls.serving.scoring_error import ScoringError
 
     if client_factory is None:
         if (url is None) == (grpc is None) or not model_name:
