@@ -16,9 +16,9 @@ from keras_cvcls.serving.scoring_client import ScoringClient
 from keras_cvcls.serving.scoring_error import ScoringError
 from keras_cvcls.serving.serialized_result import parse_serialized_result
 from keras_cvcls.serving.loadtest import run_loadtest
-from keras_cvcls.serving.model_manager import ModelConfig
-from keras_cvcls.serving.model_manager import parse_model_config
-from keras_cvcls.serving.model_manager import read_model_config_file
+from keras_cvcls.serving.model_config import ModelConfig
+from keras_cvcls.serving.model_config import parse_model_config
+from keras_cvcls.serving.model_config import read_model_config_file
 from keras_cvcls.serving.server import ModelServer
 from keras_cvcls.serving.server import serve
 from keras_cvcls.serving.status import Code

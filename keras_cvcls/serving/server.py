@@ -19,7 +19,8 @@ import signal
 import threading
 
 from keras_cvcls.serving.batching import BatchingOptions, BatchScheduler, read_batching_parameters_file
-from keras_cvcls.serving.model_manager import ModelConfig, ModelManager, read_model_config_file
+from keras_cvcls.serving.model_config import ModelConfig, read_model_config_file
+from keras_cvcls.serving.model_manager import ModelManager
 from keras_cvcls.serving.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class ModelServer:
 
     Serve one model (``model_base_path`` + ``model_name``) or several (``model_config_file``,
     TF Serving's ``models.config``, or ``models``, a list of
-    :class:`~keras_cvcls.serving.model_manager.ModelConfig`).
+    :class:`~keras_cvcls.serving.model_config.ModelConfig`).
 
     Args:
         model_base_path: folder with one numbered sub-folder per version.
