@@ -71,7 +71,8 @@ def photo_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """EfficientNet-Lite0 with its ImageNet head (1000 classes), exported and served on loopback."""
-    from keras_cvcls.models.backbones import _REGISTRY, _packaged_weights
+    from keras_cvcls.models.backbone_registry import _REGISTRY
+    from keras_cvcls.models.imagenet_weights import packaged_weights as _packaged_weights
     from keras_cvcls.models.efficientnet_lite import imagenet_classifier_weights
     from keras_cvcls.models.torch_checkpoint import read_torch_state_dict
 

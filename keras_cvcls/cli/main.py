@@ -74,7 +74,7 @@ def _start_tensorflow_quietly():
 def main(argv=None):
     """Runs the command line; returns the exit code."""
     _start_tensorflow_quietly()
-    from keras_cvcls.models.backbones import WeightsUnavailableError
+    from keras_cvcls.models.imagenet_weights import WeightsUnavailableError
 
     parser = _build_parser()
     args = parser.parse_args(argv)

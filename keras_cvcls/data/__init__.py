@@ -1,10 +1,36 @@
-"""Datasets, image checks and input pipelines."""
+"""Datasets, image checks and input pipelines.
 
-from keras_cvcls.data.classification_dataset import ClassificationDataset
-from keras_cvcls.data.classification_dataset import ImageRecord
-from keras_cvcls.data.classification_dataset import ImageValidationError
-from keras_cvcls.data.classification_dataset import SkippedFile
-from keras_cvcls.data.decode import RESIZE_MODES, decode_image
-from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS, BadImageError, check_image
-from keras_cvcls.data.normalization import NORMALIZATIONS, ImageNormalization
-from keras_cvcls.data.pipeline import make_pipeline
+Names are imported on first use (PEP 562), so the TensorFlow-free parts (image checks,
+normalisation modes, upright opening) can be used without importing TensorFlow.
+"""
+
+_EXPORTS = {
+    "ClassificationDataset": "keras_cvcls.data.classification_dataset",
+    "ImageRecord": "keras_cvcls.data.classification_dataset",
+    "ImageValidationError": "keras_cvcls.data.classification_dataset",
+    "SkippedFile": "keras_cvcls.data.classification_dataset",
+    "RESIZE_MODES": "keras_cvcls.data.decode",
+    "decode_image": "keras_cvcls.data.decode",
+    "DEFAULT_MAX_PIXELS": "keras_cvcls.data.image_check",
+    "BadImageError": "keras_cvcls.data.image_check",
+    "check_image": "keras_cvcls.data.image_check",
+    "NORMALIZATIONS": "keras_cvcls.data.normalization_modes",
+    "ImageNormalization": "keras_cvcls.data.normalization",
+    "make_pipeline": "keras_cvcls.data.pipeline",
+    "open_upright": "keras_cvcls.data.upright_image",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    import importlib
+
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'keras_cvcls.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,33 +1,37 @@
-"""Backbones (a timm-style registry), EfficientNet-Lite, ResNet-18/34, ImageClassifier and ScikitClassifier."""
+"""Backbones (a timm-style registry), EfficientNet-Lite, ResNet-18/34, ImageClassifier and ScikitClassifier.
 
-from keras_cvcls.models.backbones import BackboneConfig
-from keras_cvcls.models.backbones import WeightsUnavailableError
-from keras_cvcls.models.backbones import create_backbone
-from keras_cvcls.models.backbones import get_backbone_config
-from keras_cvcls.models.backbones import list_backbones
-from keras_cvcls.models.backbones import register_backbone
-from keras_cvcls.models.efficientnet_lite import EfficientNetLite
-from keras_cvcls.models.efficientnet_lite import load_efficientnet_lite_state_dict
-from keras_cvcls.models.image_classifier import ImageClassifier
-from keras_cvcls.models.resnet import load_torchvision_state_dict
-from keras_cvcls.models.saving import load_classifier
-from keras_cvcls.models.scikit_classifier import ScikitClassifier
-from keras_cvcls.models.torch_checkpoint import UnsafeCheckpointError
-from keras_cvcls.models.torch_checkpoint import read_torch_state_dict
+Names are imported on first use (PEP 562): the registry (``list_backbones``,
+``get_backbone_config``, ``register_backbone``) reads without importing TensorFlow.
+"""
 
-__all__ = [
-    "BackboneConfig",
-    "EfficientNetLite",
-    "ImageClassifier",
-    "ScikitClassifier",
-    "UnsafeCheckpointError",
-    "WeightsUnavailableError",
-    "create_backbone",
-    "get_backbone_config",
-    "list_backbones",
-    "load_efficientnet_lite_state_dict",
-    "load_classifier",
-    "load_torchvision_state_dict",
-    "read_torch_state_dict",
-    "register_backbone",
-]
+_EXPORTS = {
+    "BackboneConfig": "keras_cvcls.models.backbone_config",
+    "EfficientNetLite": "keras_cvcls.models.efficientnet_lite",
+    "ImageClassifier": "keras_cvcls.models.image_classifier",
+    "ScikitClassifier": "keras_cvcls.models.scikit_classifier",
+    "UnsafeCheckpointError": "keras_cvcls.models.torch_checkpoint",
+    "WeightsUnavailableError": "keras_cvcls.models.imagenet_weights",
+    "create_backbone": "keras_cvcls.models.backbone_registry",
+    "get_backbone_config": "keras_cvcls.models.backbone_registry",
+    "list_backbones": "keras_cvcls.models.backbone_registry",
+    "load_classifier": "keras_cvcls.models.saving",
+    "load_efficientnet_lite_state_dict": "keras_cvcls.models.efficientnet_lite",
+    "load_torchvision_state_dict": "keras_cvcls.models.resnet",
+    "read_torch_state_dict": "keras_cvcls.models.torch_checkpoint",
+    "register_backbone": "keras_cvcls.models.backbone_registry",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    import importlib
+
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'keras_cvcls.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
