@@ -33,6 +33,7 @@ _EXPORTS = {
     "augment_dataset": "keras_cvcls.augment",
     "get_augmentation": "keras_cvcls.augment",
     "list_augmentations": "keras_cvcls.augment",
+    "register_augmentation": "keras_cvcls.augment",
     "ClassificationEvaluation": "keras_cvcls.evaluation",
     "ConfusionMatrixDisplay": "keras_cvcls.evaluation",
     "PrecisionRecallDisplay": "keras_cvcls.evaluation",
