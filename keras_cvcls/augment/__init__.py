@@ -13,6 +13,8 @@ imgaug is optional and never imported by this package: :func:`augment_dataset` c
 imgaug augmenter (or callable of the same form) you pass it.
 """
 
+from keras_cvcls.lazy_imports import lazy_exports
+
 _EXPORTS = {
     "DEFAULT_AUGMENTATION": "keras_cvcls.augment.augmentation_registry",
     "augment_dataset": "keras_cvcls.augment.augment_dataset",
@@ -23,16 +25,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    import importlib
-
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'keras_cvcls.augment' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

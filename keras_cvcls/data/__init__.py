@@ -4,6 +4,8 @@ Names are imported on first use (PEP 562), so the TensorFlow-free parts (image c
 normalisation modes, upright opening) can be used without importing TensorFlow.
 """
 
+from keras_cvcls.lazy_imports import lazy_exports
+
 _EXPORTS = {
     "ClassificationDataset": "keras_cvcls.data.classification_dataset",
     "ImageRecord": "keras_cvcls.data.classification_dataset",
@@ -21,16 +23,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    import importlib
-
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'keras_cvcls.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

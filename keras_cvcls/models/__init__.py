@@ -4,6 +4,8 @@ Names are imported on first use (PEP 562): the registry (``list_backbones``,
 ``get_backbone_config``, ``register_backbone``) reads without importing TensorFlow.
 """
 
+from keras_cvcls.lazy_imports import lazy_exports
+
 _EXPORTS = {
     "BackboneConfig": "keras_cvcls.models.backbone_config",
     "EfficientNetLite": "keras_cvcls.models.efficientnet_lite",
@@ -22,16 +24,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    import importlib
-
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'keras_cvcls.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

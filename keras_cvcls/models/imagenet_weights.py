@@ -7,13 +7,10 @@ does not answer within a few seconds, :class:`WeightsUnavailableError` is raised
 the remedies, instead of hanging.
 """
 
-import http.client
 import importlib
 import os
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 
 # Seconds to wait for the weights server to answer before declaring it unreachable.
 _PROBE_TIMEOUT_S = 3.0
@@ -84,6 +81,10 @@ def _probe(url, timeout):
     a daemon thread bounded by ``join(timeout)``, because name resolution
     (``getaddrinfo``) ignores socket timeouts and can hang on a closed network.
     """
+    import http.client
+    import urllib.error
+    import urllib.request
+
     result = []
 
     def request():

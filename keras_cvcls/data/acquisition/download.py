@@ -10,6 +10,7 @@ import urllib.parse
 import requests
 
 from keras_cvcls.data.acquisition.dedupe import DuplicateIndex, dhash, sha256_file
+from keras_cvcls.data.acquisition.download_options import DEDUPE_MODES, LOCAL_FILE_MODES
 from keras_cvcls.data.acquisition.fetch import FetchError, FetchOptions, fetch_image
 from keras_cvcls.data.acquisition.manifest import DUPLICATE, FAILED, IMAGE, MANIFEST_FILENAME, OK, SEARCH, Manifest
 from keras_cvcls.data.acquisition.query_file import read_query_file
@@ -19,8 +20,6 @@ from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, B
 from keras_cvcls.data.label_fixes import SIDECAR_DIRNAME
 from keras_cvcls.progress import progress_bar
 
-LOCAL_FILE_MODES = ("copy", "hardlink", "symlink")
-DEDUPE_MODES = ("exact", "near")
 TMP_DIRNAME = "download-tmp"
 # File extensions written for each format; the first is the default.
 _FORMAT_EXTENSIONS = {
