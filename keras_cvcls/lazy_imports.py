@@ -39,3 +39,13 @@ def lazy_exports(package, exports, submodules=()):
         return sorted(set(namespace) | set(exports) | set(submodules))
 
     return __getattr__, __dir__
+
+
+def exports_by_module(package, modules):
+    """``{public name: module}`` from ``{module name within package: [public names]}``.
+
+    Example:
+        >>> exports_by_module("keras_cvcls.data", {"upright_image": ["open_upright"]})
+        {'open_upright': 'keras_cvcls.data.upright_image'}
+    """
+    return {name: f"{package}.{module}" for module, names in modules.items() for name in names}

@@ -13,16 +13,14 @@ imgaug is optional and never imported by this package: :func:`augment_dataset` c
 imgaug augmenter (or callable of the same form) you pass it.
 """
 
-from keras_cvcls.lazy_imports import lazy_exports
+from keras_cvcls.lazy_imports import exports_by_module, lazy_exports
 
-_EXPORTS = {
-    "DEFAULT_AUGMENTATION": "keras_cvcls.augment.augmentation_registry",
-    "augment_dataset": "keras_cvcls.augment.augment_dataset",
-    "get_augmentation": "keras_cvcls.augment.augmentation_layers",
-    "get_augmentation_config": "keras_cvcls.augment.augmentation_registry",
-    "list_augmentations": "keras_cvcls.augment.augmentation_registry",
-    "register_augmentation": "keras_cvcls.augment.augmentation_registry",
-}
+# The module (in this package) that defines each public name.
+_EXPORTS = exports_by_module(__name__, {
+    "augment_dataset": ["augment_dataset"],
+    "augmentation_layers": ["get_augmentation"],
+    "augmentation_registry": ["DEFAULT_AUGMENTATION", "get_augmentation_config", "list_augmentations", "register_augmentation"],
+})
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

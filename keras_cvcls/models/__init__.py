@@ -4,24 +4,20 @@ Names are imported on first use (PEP 562): the registry (``list_backbones``,
 ``get_backbone_config``, ``register_backbone``) reads without importing TensorFlow.
 """
 
-from keras_cvcls.lazy_imports import lazy_exports
+from keras_cvcls.lazy_imports import exports_by_module, lazy_exports
 
-_EXPORTS = {
-    "BackboneConfig": "keras_cvcls.models.backbone_config",
-    "EfficientNetLite": "keras_cvcls.models.efficientnet_lite",
-    "ImageClassifier": "keras_cvcls.models.image_classifier",
-    "ScikitClassifier": "keras_cvcls.models.scikit_classifier",
-    "UnsafeCheckpointError": "keras_cvcls.models.torch_checkpoint",
-    "WeightsUnavailableError": "keras_cvcls.models.imagenet_weights",
-    "create_backbone": "keras_cvcls.models.backbone_registry",
-    "get_backbone_config": "keras_cvcls.models.backbone_registry",
-    "list_backbones": "keras_cvcls.models.backbone_registry",
-    "load_classifier": "keras_cvcls.models.saving",
-    "load_efficientnet_lite_state_dict": "keras_cvcls.models.efficientnet_lite",
-    "load_torchvision_state_dict": "keras_cvcls.models.resnet",
-    "read_torch_state_dict": "keras_cvcls.models.torch_checkpoint",
-    "register_backbone": "keras_cvcls.models.backbone_registry",
-}
+# The module (in this package) that defines each public name.
+_EXPORTS = exports_by_module(__name__, {
+    "backbone_config": ["BackboneConfig"],
+    "backbone_registry": ["create_backbone", "get_backbone_config", "list_backbones", "register_backbone"],
+    "efficientnet_lite": ["EfficientNetLite", "load_efficientnet_lite_state_dict"],
+    "image_classifier": ["ImageClassifier"],
+    "imagenet_weights": ["WeightsUnavailableError"],
+    "resnet": ["load_torchvision_state_dict"],
+    "saving": ["load_classifier"],
+    "scikit_classifier": ["ScikitClassifier"],
+    "torch_checkpoint": ["UnsafeCheckpointError", "read_torch_state_dict"],
+})
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

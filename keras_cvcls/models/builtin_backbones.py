@@ -101,15 +101,43 @@ def _lite_entry(name):
     )
 
 
-def _keras_resnet_entry(name, constructor, normalization, description):
+def _keras_resnet_entry(name, constructor, normalization, weights_hash):
     file_name = f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    url = f"{_KERAS_APPS}resnet/{file_name}"
     return dict(
         builder=_keras_app(constructor),
         default_config=BackboneConfig(
-            name, 224, normalization, f"{description}: {_KERAS_APPS}resnet/{file_name}", 2048,
+            name, 224, normalization, f"keras.applications {constructor}: {url}", 2048,
             top_layer="conv5_block1_1_conv" if "v2" not in name else None,
         ),
-        weights_url=f"{_KERAS_APPS}resnet/{file_name}",
+        weights_url=url,
+        weights_hash=weights_hash,
+    )
+
+
+def _torchvision_entry(name, weights_name, top1, builder):
+    """A ResNet built here, with torchvision's ImageNet checkpoint converted on load."""
+    url = TORCHVISION_WEIGHTS_URLS[name]
+    return dict(
+        builder=builder,
+        default_config=BackboneConfig(
+            name, 224, "imagenet",
+            f"torchvision {weights_name}_Weights.IMAGENET1K_V1 (top-1 {top1} %), converted to Keras: {url}", 512,
+            top_layer="layer4.0.conv1.pad",
+        ),
+        weights_url=url,
+        weights_format="torchvision",
+    )
+
+
+def _keras_modern_entry(name, constructor, file_path, feature_dim, weights_hash, variant=""):
+    """A keras.applications backbone that normalises inside itself (``"raw"`` [0, 255] input)."""
+    url = f"{_KERAS_APPS}{file_path}"
+    return dict(
+        builder=_keras_app(constructor, include_preprocessing=True),
+        default_config=BackboneConfig(name, 224, "raw", f"keras.applications {constructor}{variant}: {url}", feature_dim),
+        weights_url=url,
+        weights_hash=weights_hash,
     )
 
 
@@ -117,111 +145,26 @@ def _keras_resnet_entry(name, constructor, normalization, description):
 # keras.applications' own (MD5 or SHA-256 of the no-top files).
 BUILTIN_BACKBONES = (
     *(_lite_entry(name) for name in lite_params.LITE_PARAMS),
-    dict(
-        builder=_resnet18,
-        default_config=BackboneConfig(
-            "resnet18",
-            224,
-            "imagenet",
-            "torchvision ResNet18_Weights.IMAGENET1K_V1 (top-1 69.76 %), converted to "
-            f"Keras: {TORCHVISION_WEIGHTS_URLS['resnet18']}",
-            512,
-            top_layer="layer4.0.conv1.pad",
-        ),
-        weights_url=TORCHVISION_WEIGHTS_URLS["resnet18"],
-        weights_format="torchvision",
+    _torchvision_entry("resnet18", "ResNet18", "69.76", _resnet18),
+    _torchvision_entry("resnet34", "ResNet34", "73.31", _resnet34),
+    _keras_resnet_entry("resnet50", "ResNet50", "caffe", "4d473c1dd8becc155b73f8504c6f6626"),
+    _keras_resnet_entry("resnet101", "ResNet101", "caffe", "88cf7a10940856eca736dc7b7e228a21"),
+    _keras_resnet_entry("resnet152", "ResNet152", "caffe", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+    _keras_resnet_entry("resnet50v2", "ResNet50V2", "tf", "fac2f116257151a9d068a22e544a4917"),
+    _keras_modern_entry(
+        "efficientnetv2_b0", "EfficientNetV2B0", "efficientnet_v2/efficientnetv2-b0_notop.h5", 1280,
+        "893217f2bb855e2983157299931e43ff",
     ),
-    dict(
-        builder=_resnet34,
-        default_config=BackboneConfig(
-            "resnet34",
-            224,
-            "imagenet",
-            "torchvision ResNet34_Weights.IMAGENET1K_V1 (top-1 73.31 %), converted to "
-            f"Keras: {TORCHVISION_WEIGHTS_URLS['resnet34']}",
-            512,
-            top_layer="layer4.0.conv1.pad",
-        ),
-        weights_url=TORCHVISION_WEIGHTS_URLS["resnet34"],
-        weights_format="torchvision",
+    _keras_modern_entry(
+        "mobilenetv3_small", "MobileNetV3Small", "mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+        576, "d3e8ec802a04aa4fc771ee12a9a9b836", variant=" (alpha 1.0)",
     ),
-    dict(
-        _keras_resnet_entry(
-            "resnet50", "ResNet50", "caffe", "keras.applications ResNet50"
-        ),
-        weights_hash="4d473c1dd8becc155b73f8504c6f6626",
+    _keras_modern_entry(
+        "mobilenetv3_large", "MobileNetV3Large", "mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+        960, "07fb09a5933dd0c8eaafa16978110389", variant=" (alpha 1.0)",
     ),
-    dict(
-        _keras_resnet_entry(
-            "resnet101", "ResNet101", "caffe", "keras.applications ResNet101"
-        ),
-        weights_hash="88cf7a10940856eca736dc7b7e228a21",
-    ),
-    dict(
-        _keras_resnet_entry(
-            "resnet152", "ResNet152", "caffe", "keras.applications ResNet152"
-        ),
-        weights_hash="ee4c566cf9a93f14d82f913c2dc6dd0c",
-    ),
-    dict(
-        _keras_resnet_entry(
-            "resnet50v2", "ResNet50V2", "tf", "keras.applications ResNet50V2"
-        ),
-        weights_hash="fac2f116257151a9d068a22e544a4917",
-    ),
-    dict(
-        builder=_keras_app("EfficientNetV2B0", include_preprocessing=True),
-        default_config=BackboneConfig(
-            "efficientnetv2_b0",
-            224,
-            "raw",
-            "keras.applications EfficientNetV2B0: "
-            f"{_KERAS_APPS}efficientnet_v2/efficientnetv2-b0_notop.h5",
-            1280,
-        ),
-        weights_url=f"{_KERAS_APPS}efficientnet_v2/efficientnetv2-b0_notop.h5",
-        weights_hash="893217f2bb855e2983157299931e43ff",
-    ),
-    dict(
-        builder=_keras_app("MobileNetV3Small", include_preprocessing=True),
-        default_config=BackboneConfig(
-            "mobilenetv3_small",
-            224,
-            "raw",
-            "keras.applications MobileNetV3Small (alpha 1.0): "
-            f"{_KERAS_APPS}mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
-            576,
-        ),
-        weights_url=(
-            f"{_KERAS_APPS}mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
-        ),
-        weights_hash="d3e8ec802a04aa4fc771ee12a9a9b836",
-    ),
-    dict(
-        builder=_keras_app("MobileNetV3Large", include_preprocessing=True),
-        default_config=BackboneConfig(
-            "mobilenetv3_large",
-            224,
-            "raw",
-            "keras.applications MobileNetV3Large (alpha 1.0): "
-            f"{_KERAS_APPS}mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
-            960,
-        ),
-        weights_url=(
-            f"{_KERAS_APPS}mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5"
-        ),
-        weights_hash="07fb09a5933dd0c8eaafa16978110389",
-    ),
-    dict(
-        builder=_keras_app("ConvNeXtTiny", include_preprocessing=True),
-        default_config=BackboneConfig(
-            "convnext_tiny",
-            224,
-            "raw",
-            f"keras.applications ConvNeXtTiny: {_KERAS_APPS}convnext/convnext_tiny_notop.h5",
-            768,
-        ),
-        weights_url=f"{_KERAS_APPS}convnext/convnext_tiny_notop.h5",
-        weights_hash="d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1",
+    _keras_modern_entry(
+        "convnext_tiny", "ConvNeXtTiny", "convnext/convnext_tiny_notop.h5", 768,
+        "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1",
     ),
 )

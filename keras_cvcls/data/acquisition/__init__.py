@@ -3,32 +3,18 @@
 Names are imported on first use (PEP 562).
 """
 
-from keras_cvcls.lazy_imports import lazy_exports
+from keras_cvcls.lazy_imports import exports_by_module, lazy_exports
 
-_EXPORTS = {
-    "DuplicateIndex": "keras_cvcls.data.acquisition.dedupe",
-    "dhash": "keras_cvcls.data.acquisition.dedupe",
-    "sha256_file": "keras_cvcls.data.acquisition.dedupe",
-    "DownloadReport": "keras_cvcls.data.acquisition.download",
-    "download_dataset": "keras_cvcls.data.acquisition.download",
-    "FetchError": "keras_cvcls.data.acquisition.fetch",
-    "FetchOptions": "keras_cvcls.data.acquisition.fetch",
-    "FetchResult": "keras_cvcls.data.acquisition.fetch",
-    "fetch_image": "keras_cvcls.data.acquisition.fetch",
-    "QueryEntry": "keras_cvcls.data.acquisition.query_file",
-    "classify_entry": "keras_cvcls.data.acquisition.query_file",
-    "read_query_file": "keras_cvcls.data.acquisition.query_file",
-    "UnsafePathError": "keras_cvcls.data.acquisition.safe_paths",
-    "ensure_inside": "keras_cvcls.data.acquisition.safe_paths",
-    "safe_label": "keras_cvcls.data.acquisition.safe_paths",
-    "safe_stem": "keras_cvcls.data.acquisition.safe_paths",
-    "ENDPOINT_ENV": "keras_cvcls.data.acquisition.download_options",
-    "KEY_ENV": "keras_cvcls.data.acquisition.download_options",
-    "ImageSearchProvider": "keras_cvcls.data.acquisition.search",
-    "JsonImageSearchProvider": "keras_cvcls.data.acquisition.search",
-    "MissingSearchKeyError": "keras_cvcls.data.acquisition.search",
-    "SearchError": "keras_cvcls.data.acquisition.search",
-}
+# The module (in this package) that defines each public name.
+_EXPORTS = exports_by_module(__name__, {
+    "dedupe": ["DuplicateIndex", "dhash", "sha256_file"],
+    "download": ["DownloadReport", "download_dataset"],
+    "download_options": ["ENDPOINT_ENV", "KEY_ENV"],
+    "fetch": ["FetchError", "FetchOptions", "FetchResult", "fetch_image"],
+    "query_file": ["QueryEntry", "classify_entry", "read_query_file"],
+    "safe_paths": ["UnsafePathError", "ensure_inside", "safe_label", "safe_stem"],
+    "search": ["ImageSearchProvider", "JsonImageSearchProvider", "MissingSearchKeyError", "SearchError"],
+})
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
