@@ -99,4 +99,4 @@ def _read_torch_checkpoint(name, path):
     try:
         return read_torch_state_dict(path)
     except ValueError as e:
-        raise ValueError(f"Could not read weights for backbone {name!r}: {e}") from e
+        raise ValueError(f"Could not read weights for backbone {name!r}: {e} Received: weights={path!r}") from e

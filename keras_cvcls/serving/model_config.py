@@ -77,9 +77,14 @@ def parse_model_config(text):
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as e:
-        raise ValueError(f"model config is not a valid ModelServerConfig text proto: {e}") from e
+        raise ValueError(
+            f"model config is not a valid ModelServerConfig text proto ({e}); fix the file. Received: text={text[:200]!r}"
+        ) from e
     if config.WhichOneof("config") != "model_config_list":
-        raise ValueError("model config must have a model_config_list (custom_model_config is not supported)")
+        raise ValueError(
+            "model config must have a model_config_list (custom_model_config is not supported). "
+            f"Received: config={config.WhichOneof('config')!r}"
+        )
     models = []
     for entry in config.model_config_list.config:
         if entry.model_platform not in ("", "tensorflow"):

@@ -135,7 +135,7 @@ class ModelServer:
             if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536):
                 raise ValueError(f"{name} must be an int in [0, 65535] or None. Received: {name}={port!r}")
         if rest_port is None and grpc_port is None:
-            raise ValueError("at least one of rest_port and grpc_port must be set")
+            raise ValueError("set at least one of rest_port and grpc_port. Received: rest_port=None, grpc_port=None")
         if not isinstance(max_request_bytes, int) or max_request_bytes < 1024:
             raise ValueError(
                 f"max_request_bytes must be an int >= 1024. Received: max_request_bytes={max_request_bytes!r}"
