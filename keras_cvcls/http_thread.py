@@ -31,14 +31,9 @@ class AiohttpThread:
     """
 
     def __init__(self, app, host, port, *, name="keras-cvcls-http", shutdown_timeout=5.0):
-        self.app = app
-        self.host = host
-        self.port = port
-        self.name = name
-        self.shutdown_timeout = shutdown_timeout
-        self._loop = None
-        self._thread = None
-        self._runner = None
+        self.app, self.host, self.port = app, host, port
+        self.name, self.shutdown_timeout = name, shutdown_timeout
+        self._loop = self._thread = self._runner = None
 
     @property
     def loop(self):

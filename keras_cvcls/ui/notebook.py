@@ -66,17 +66,14 @@ class UIServer:
         if self._stopped:
             raise RuntimeError("This UIServer was stopped; create a new one to serve again.")
         server = AiohttpThread(self.app, self.host, self.port, name="keras-cvcls-ui", shutdown_timeout=5.0)
-        self.port = server.start()
-        self._server = server
+        self.port, self._server = server.start(), server
         return self.url
 
     def stop(self):
         """Stops serving and joins the thread."""
-        if self._server is None:
-            return
-        self._server.stop()
-        self._server = None
-        self._stopped = True
+        if self._server is not None:
+            self._server.stop()
+            self._server, self._stopped = None, True
 
     @property
     def running(self):
