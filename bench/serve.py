@@ -257,7 +257,7 @@ class InProcess:
         self._next += size
         return batch
 
-    def run(self, batch):  # what keras_cvcls.serving.model_manager.run_signature does
+    def run(self, batch):  # what keras_cvcls.serving.signature_run.run_signature does
         outputs = self.fn(image_bytes=self._tf.constant(batch))
         return {k: v.numpy() for k, v in outputs.items()}
 

@@ -14,6 +14,8 @@ The public API, re-exported here::
 
 __version__ = "0.1.0"
 
+from keras_cvcls.lazy_imports import lazy_exports  # noqa: E402
+
 # The public API, imported on first use (PEP 562): `import keras_cvcls` stays cheap, and the
 # command line can start TensorFlow quietly before anything imports it.
 _EXPORTS = {
@@ -33,6 +35,7 @@ _EXPORTS = {
     "augment_dataset": "keras_cvcls.augment",
     "get_augmentation": "keras_cvcls.augment",
     "list_augmentations": "keras_cvcls.augment",
+    "register_augmentation": "keras_cvcls.augment",
     "ClassificationEvaluation": "keras_cvcls.evaluation",
     "ConfusionMatrixDisplay": "keras_cvcls.evaluation",
     "PrecisionRecallDisplay": "keras_cvcls.evaluation",
@@ -67,19 +70,4 @@ _EXPORTS = {
 _SUBMODULES = ("augment", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    import importlib
-
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"keras_cvcls.{name}")
-    else:
-        raise AttributeError(f"module 'keras_cvcls' has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

@@ -12,6 +12,7 @@ from PIL import Image
 pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True` was passed:UserWarning")
 
 from keras_cvcls.augment import augment_dataset, get_augmentation, get_augmentation_config, list_augmentations
+from keras_cvcls.augment import augmentation_registry, register_augmentation
 from keras_cvcls.data import ClassificationDataset, make_pipeline
 from keras_cvcls.datasets import SAMPLE_LABELS, make_sample
 
@@ -86,8 +87,70 @@ def test_presets_grow_in_strength():
         "RandomBrightness",
         "ReLU",  # clips to [0, 255]
     ]
-    assert get_augmentation().get_config()["layers"][0]["config"]["mode"] == "horizontal"  # None: "standard"
-    assert get_augmentation().name == "augmentation_standard"
+
+
+def test_none_means_no_augmentation():
+    """None is the "none" preset: one Identity layer that leaves images as they are."""
+    for augment in (get_augmentation(None), get_augmentation()):
+        assert augment.name == "augmentation_none"
+        assert [type(layer).__name__ for layer in augment.layers] == ["Identity"]
+        batch = random_batch()
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(augment(batch, training=True)), batch)
+    assert get_augmentation_config(None) == get_augmentation_config("none")
+
+
+@pytest.fixture
+def isolated_presets(monkeypatch):
+    """A copy of the augmentation registry, so tests can register presets without leaking them."""
+    monkeypatch.setattr(augmentation_registry, "_REGISTRY", dict(augmentation_registry._REGISTRY))
+
+
+def test_register_augmentation_options(isolated_presets):
+    register_augmentation("flips", {"flip": "horizontal_and_vertical", "rotation": 0.1})
+    assert list_augmentations() == ["none", "light", "standard", "strong", "flips"]
+    assert get_augmentation_config("flips")["rotation"] == 0.1
+    augment = get_augmentation("flips", seed=0, rotation=None)
+    assert augment.name == "augmentation_flips"
+    assert [type(layer).__name__ for layer in augment.layers] == ["RandomFlip", "ReLU"]
+    with pytest.raises(ValueError, match="already registered.*Received: name='flips'"):
+        register_augmentation("flips", {})
+    register_augmentation("flips", {"flip": "vertical"}, overwrite=True)
+    assert get_augmentation("flips").layers[0].mode == "vertical"
+
+
+def _two_flips(seed):
+    return [keras.layers.RandomFlip("horizontal", seed=seed), keras.layers.RandomFlip("vertical", seed=seed)]
+
+
+def test_register_augmentation_builder(isolated_presets):
+    register_augmentation("two_flips", _two_flips)
+    register_augmentation("by_reference", f"{__name__}:_two_flips")
+    for name in ("two_flips", "by_reference"):
+        augment = get_augmentation(name, seed=3)
+        assert [layer.mode for layer in augment.layers] == ["horizontal", "vertical"]
+    with pytest.raises(ValueError, match="takes no options.*Received: rotation=0.1"):
+        get_augmentation("two_flips", rotation=0.1)
+    with pytest.raises(ValueError, match="has no options"):
+        get_augmentation_config("two_flips")
+    register_augmentation("broken", lambda seed: "not a layer")
+    with pytest.raises(ValueError, match="builder of augmentation 'broken' must return"):
+        get_augmentation("broken")
+
+
+@pytest.mark.parametrize(
+    "name, preset, match",
+    [
+        ("", {}, "Received: name=''"),
+        ("twist", {"twist": 1}, "Unknown augmentation option.*Received: twist=1"),
+        ("bad", {"rotation": -1}, "Received: rotation=-1"),
+        ("bad", 42, "Received: preset=42"),
+        ("bad", "not a reference", "Received: preset='not a reference'"),
+    ],
+)
+def test_register_augmentation_rejects_bad_presets(isolated_presets, name, preset, match):
+    with pytest.raises(ValueError, match=match):
+        register_augmentation(name, preset)
+    assert name not in list_augmentations()
 
 
 def test_keyword_overrides_change_and_remove_layers():

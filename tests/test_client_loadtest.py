@@ -25,7 +25,7 @@ from keras_cvcls.cli import serving_commands
 from keras_cvcls.data.decode import decode_image
 from keras_cvcls.export import export_for_serving
 from keras_cvcls.serving import ModelServer, ScoringClient, ScoringError, parse_serialized_result, run_loadtest
-from keras_cvcls.serving.client import prepare_image
+from keras_cvcls.serving.image_upload import prepare_image
 from keras_cvcls.serving.testing import make_tiny_classifier
 
 LABELS = ["cat", "dog", "fox"]
@@ -192,7 +192,7 @@ def test_images_from_urls_arrays_and_pil(server, image_files):
         url = f"http://127.0.0.1:{files.server_address[1]}/{os.path.basename(image_files[0])}"
         by_url = client.score_image(url)
         np.testing.assert_allclose(by_url.scores, client.score_image(image_files[0]).scores)
-        with pytest.raises(ValueError, match="could not download the image"):
+        with pytest.raises(ValueError, match="Could not download the image"):
             client.score_image(url + ".missing")
     finally:
         files.shutdown()

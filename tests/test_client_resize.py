@@ -29,7 +29,7 @@ from PIL import Image
 from keras_cvcls.export import export_for_serving
 from keras_cvcls.models import ImageClassifier, WeightsUnavailableError
 from keras_cvcls.serving import ModelServer, ScoringClient
-from keras_cvcls.serving.client import prepare_image
+from keras_cvcls.serving.image_upload import prepare_image
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) provides the sample photos")
 
@@ -71,7 +71,8 @@ def photo_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """EfficientNet-Lite0 with its ImageNet head (1000 classes), exported and served on loopback."""
-    from keras_cvcls.models.backbones import _REGISTRY, _packaged_weights
+    from keras_cvcls.models.backbone_registry import _REGISTRY
+    from keras_cvcls.models.imagenet_weights import packaged_weights as _packaged_weights
     from keras_cvcls.models.efficientnet_lite import imagenet_classifier_weights
     from keras_cvcls.models.torch_checkpoint import read_torch_state_dict
 

@@ -14,7 +14,8 @@ from keras_cvcls.data.normalization import ImageNormalization
 from keras_cvcls.models import create_backbone, get_backbone_config
 from keras_cvcls.models import efficientnet_lite
 from keras_cvcls.models import WeightsUnavailableError
-from keras_cvcls.models.backbones import _REGISTRY, _packaged_weights
+from keras_cvcls.models.backbone_registry import _REGISTRY
+from keras_cvcls.models.imagenet_weights import packaged_weights as _packaged_weights
 from keras_cvcls.models.torch_checkpoint import read_torch_state_dict
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the test extra) provides the sample photos")

@@ -41,7 +41,8 @@ def photos(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model():
     """A 2-label model whose scores follow real content: its head is ImageNet's cat vs espresso logits."""
-    from keras_cvcls.models.backbones import _packaged_weights, _REGISTRY
+    from keras_cvcls.models.backbone_registry import _REGISTRY
+    from keras_cvcls.models.imagenet_weights import packaged_weights as _packaged_weights
     from keras_cvcls.models.efficientnet_lite import imagenet_classifier_weights
     from keras_cvcls.models.torch_checkpoint import read_torch_state_dict
 

@@ -14,9 +14,10 @@ import dataclasses
 import os
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from keras_cvcls.data.classification_dataset import ClassificationDataset, ImageRecord
+from keras_cvcls.data.upright_image import open_upright
 
 _CHUNK = 32  # images handed to a pipeline per call
 
@@ -47,8 +48,7 @@ def _seeded(pipeline, seed):
 
 
 def _load_rgb(path):
-    with Image.open(path) as image:
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    return np.asarray(open_upright(path))
 
 
 def _to_rgb_uint8(image, index):

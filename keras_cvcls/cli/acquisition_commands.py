@@ -10,8 +10,7 @@ def register(dataset_subparsers):
     Args:
         dataset_subparsers: the sub-parsers of the ``dataset`` command.
     """
-    from keras_cvcls.data.acquisition.download import DEDUPE_MODES, LOCAL_FILE_MODES
-    from keras_cvcls.data.acquisition.search import ENDPOINT_ENV, KEY_ENV
+    from keras_cvcls.data.acquisition.download_options import DEDUPE_MODES, ENDPOINT_ENV, KEY_ENV, LOCAL_FILE_MODES
 
     download = dataset_subparsers.add_parser(
         "download",

@@ -1,7 +1,11 @@
 """Entry point of the ``keras-cvcls`` command.
 
 Every sub-command is ``main(argv)``-callable in-process, and every command that
-reports numbers has ``--json`` (exactly one JSON object on stdout).
+reports numbers has ``--json`` (exactly one JSON object on stdout, errors included:
+``{"error": ..., "kind": ...}`` with a non-zero exit code).
+
+Arguments are parsed before anything imports TensorFlow, so ``--help`` answers at once;
+TensorFlow starts (quietly) only when a command runs.
 """
 
 import argparse
@@ -12,11 +16,20 @@ import sys
 # is noise on a command line; users can still set the variable themselves.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from keras_cvcls.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, report_error
 
 
-class UsageError(Exception):
-    """A user mistake: printed as one line, exit code 2."""
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are raised (and then reported as JSON under ``--json``)."""
+
+    def error(self, message):
+        raise _ArgumentError(self, message)
+
+
+class _ArgumentError(UsageError):
+    def __init__(self, parser, message):
+        super().__init__(message)
+        self.parser = parser
 
 
 def _build_parser():
@@ -25,7 +38,7 @@ def _build_parser():
         dataset_commands, demo_command, evaluate_command, predict_command, serving_commands, train_command, ui_command,
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keras-cvcls",
         description="From a folder of photos to an image classifier served by TensorFlow Serving.",
     )
@@ -73,22 +86,46 @@ def _start_tensorflow_quietly():
 
 def main(argv=None):
     """Runs the command line; returns the exit code."""
-    _start_tensorflow_quietly()
-    from keras_cvcls.models.backbones import WeightsUnavailableError
-
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv
     parser = _build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.run(args)
-    except (UsageError, ValueError, FileNotFoundError) as e:
-        print(f"keras-cvcls: error: {e}", file=sys.stderr)
+        args = parser.parse_args(argv)
+    except _ArgumentError as e:
+        if as_json:
+            return report_error(str(e), "usage", as_json=True, exit_code=EXIT_USAGE)
+        e.parser.print_usage(sys.stderr)
+        print(f"{e.parser.prog}: error: {e}", file=sys.stderr)  # argparse's own form
         return EXIT_USAGE
-    except WeightsUnavailableError as e:
-        print(f"keras-cvcls: error: {e}", file=sys.stderr)
-        return 1
+    as_json = bool(getattr(args, "json", False))
+    try:
+        _start_tensorflow_quietly()
+        return args.run(args)
+    except UsageError as e:
+        return report_error(e, "usage", as_json=as_json, exit_code=EXIT_USAGE)
+    except FileNotFoundError as e:
+        return report_error(e, "not_found", as_json=as_json, exit_code=EXIT_USAGE)
+    except ValueError as e:
+        return report_error(e, "invalid_value", as_json=as_json, exit_code=EXIT_USAGE)
     except KeyboardInterrupt:
-        print("keras-cvcls: interrupted", file=sys.stderr)
-        return 130
+        return report_error("interrupted", "interrupted", as_json=as_json, exit_code=EXIT_INTERRUPTED)
+    except Exception as e:
+        kind = _failure_kind(e)
+        if kind is None:
+            raise
+        return report_error(e, kind, as_json=as_json, exit_code=EXIT_FAILED)
+
+
+def _failure_kind(error):
+    """The ``kind`` of a known failure (weights unavailable, a scoring call refused), or None."""
+    from keras_cvcls.models.imagenet_weights import WeightsUnavailableError
+    from keras_cvcls.serving.scoring_error import ScoringError
+
+    if isinstance(error, WeightsUnavailableError):
+        return "weights_unavailable"
+    if isinstance(error, ScoringError):
+        return "scoring"
+    return None
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ import json
 import os
 import sys
 
-EXIT_OK, EXIT_FAILED = 0, 1
+from keras_cvcls.cli.errors import EXIT_OK, UsageError, report_error
+
 LOADTEST_KEYS = ("requests", "errors", "rps", "p50_ms", "p90_ms", "p99_ms")
 
 
@@ -101,7 +102,7 @@ def _resize(text):
     try:
         w, h = (int(x) for x in text.lower().split("x"))
     except ValueError:
-        raise ValueError(f"--resize must look like 224x224. Received: --resize={text!r}") from None
+        raise UsageError(f"--resize must look like WIDTHxHEIGHT, e.g. 224x224. Received: --resize={text!r}") from None
     return (w, h)
 
 
@@ -113,8 +114,7 @@ def _export(args):
     try:
         path = export_for_serving(classifier, args.base, args.version, warmup=not args.no_warmup)
     except FileExistsError as e:
-        print(f"keras-cvcls: error: {e} (choose another --version, or leave it out for the next one)", file=sys.stderr)
-        return EXIT_FAILED
+        return report_error(f"{e}; choose another --version, or leave it out for the next one", "exists", as_json=args.json)
     version = int(os.path.basename(path))
     if args.json:
         print(json.dumps({"path": path, "version": version}))
@@ -129,16 +129,25 @@ def _serve(args):
     from keras_cvcls.serving import ModelServer
 
     if args.model_config_file is None and (args.model_base is None or args.name is None):
-        raise ValueError("serve needs --model-base and --name, or --model-config-file")
+        raise UsageError(
+            "serve needs --model-base and --name, or --model-config-file. "
+            f"Received: --model-base={args.model_base!r}, --name={args.name!r}"
+        )
     if args.model_config_file is not None and (args.model_base is not None or args.name is not None):
-        raise ValueError("give either --model-config-file or --model-base with --name, not both")
+        raise UsageError(
+            "give either --model-config-file or --model-base with --name, not both. "
+            f"Received: --model-config-file={args.model_config_file!r}, --model-base={args.model_base!r}"
+        )
     batching = {
         key: getattr(args, key)
         for key in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads")
         if getattr(args, key) is not None
     }
     if args.batching_parameters_file and batching:
-        raise ValueError("give either --batching-parameters-file or the individual batching flags, not both")
+        raise UsageError(
+            "give either --batching-parameters-file or the individual batching flags, not both. "
+            f"Received: --batching-parameters-file={args.batching_parameters_file!r}, {batching}"
+        )
     parameters = args.batching_parameters_file or batching or None
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
@@ -202,8 +211,7 @@ def _score(args):
         with _client(args) as client:
             results = [(image, client.score_image(image, image_resize_dims=resize)) for image in args.images]
     except ScoringError as e:
-        print(f"keras-cvcls: error: {e.code}: {e.message}", file=sys.stderr)
-        return EXIT_FAILED
+        return report_error(f"{e.code}: {e.message}", "scoring", as_json=args.json)
     if args.json:
         report = {
             "model": args.model,

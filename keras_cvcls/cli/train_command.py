@@ -4,6 +4,9 @@ import contextlib
 import json
 import sys
 
+from keras_cvcls.augment.augmentation_registry import list_augmentations
+from keras_cvcls.models.backbone_registry import list_backbones
+
 
 def register(commands):
     p = commands.add_parser(
@@ -16,7 +19,8 @@ def register(commands):
     )
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--val", default=None, metavar="VAL_DIR", help="a separate validation folder (default: split DATA_DIR)")
-    p.add_argument("--backbone", default="efficientnet_lite0", help="a name from list_backbones() (default efficientnet_lite0)")
+    p.add_argument("--backbone", default="efficientnet_lite0", choices=list_backbones(), metavar="NAME",
+                   help="the backbone: %(choices)s (default efficientnet_lite0)")
     p.add_argument(
         "--weights", default="imagenet",
         help="imagenet (default) | none (random init: the full recipe) | PATH to a backbone weights file",
@@ -32,7 +36,7 @@ def register(commands):
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--test-size", type=float, default=0.34)
     p.add_argument("--unfreeze", choices=["top", "all", "none"], default="top", help="fine-tune: what to unfreeze after the head")
-    p.add_argument("--augment", default=None, help="augmentation preset (none, light, standard, strong)")
+    p.add_argument("--augment", default=None, choices=list_augmentations(), help="augmentation preset (default: the recipe's)")
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--warmup-epochs", type=int, default=0, help="full recipe: epochs with a frozen backbone first")
     p.add_argument("--seed", type=int, default=0)

@@ -1,10 +1,21 @@
-"""Datasets, image checks and input pipelines."""
+"""Datasets, image checks and input pipelines.
 
-from keras_cvcls.data.classification_dataset import ClassificationDataset
-from keras_cvcls.data.classification_dataset import ImageRecord
-from keras_cvcls.data.classification_dataset import ImageValidationError
-from keras_cvcls.data.classification_dataset import SkippedFile
-from keras_cvcls.data.decode import RESIZE_MODES, decode_image
-from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS, BadImageError, check_image
-from keras_cvcls.data.normalization import NORMALIZATIONS, ImageNormalization
-from keras_cvcls.data.pipeline import make_pipeline
+Names are imported on first use (PEP 562), so the TensorFlow-free parts (image checks,
+normalisation modes, upright opening) can be used without importing TensorFlow.
+"""
+
+from keras_cvcls.lazy_imports import exports_by_module, lazy_exports
+
+# The module (in this package) that defines each public name.
+_EXPORTS = exports_by_module(__name__, {
+    "classification_dataset": ["ClassificationDataset", "ImageRecord", "ImageValidationError", "SkippedFile"],
+    "decode": ["RESIZE_MODES", "decode_image"],
+    "image_check": ["DEFAULT_MAX_PIXELS", "BadImageError", "check_image"],
+    "normalization": ["ImageNormalization"],
+    "normalization_modes": ["NORMALIZATIONS"],
+    "pipeline": ["make_pipeline"],
+    "upright_image": ["open_upright"],
+})
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

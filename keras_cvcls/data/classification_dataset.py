@@ -11,6 +11,7 @@ from keras_cvcls.data.image_check import check_image, is_hidden
 from keras_cvcls.data.json_files import write_json_atomic
 from keras_cvcls.data.label_fixes import SIDECAR_DIRNAME, SIDECAR_FILENAME, LabelFixes
 from keras_cvcls.data.split import stratified_split_indices
+from keras_cvcls.progress import progress_bar
 
 CHECK_CACHE_FILENAME = "checks.json"
 
@@ -62,14 +63,6 @@ class ImageValidationError(ValueError):
             f"{len(self.skipped)} file(s) cannot be used as images:\n{lines}\n"
             "Fix or remove them, or create the dataset with strict=False to skip them."
         )
-
-
-def _progress(total, desc, enabled):
-    from tqdm.auto import tqdm
-
-    # enabled=None: show the bar only on a terminal, and only for work worth a bar.
-    disable = (not enabled) if enabled is not None else (total < 200 or None)
-    return tqdm(total=total, desc=desc, unit="img", disable=disable, leave=False)
 
 
 class _CheckCache:
@@ -135,8 +128,8 @@ def _check_all(entries, *, max_pixels, cache_path, progress):
 
     records, skipped = [], []
     workers = min(8, 2 * (os.cpu_count() or 1))
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool, _progress(
-        len(entries), "Checking images", progress
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool, progress_bar(
+        len(entries), "Checking images", unit="img", enabled=progress, min_total=200
     ) as bar:
         for (key, path, label), (info, reason) in zip(entries, pool.map(check, entries)):
             bar.update(1)

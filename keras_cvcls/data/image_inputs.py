@@ -25,6 +25,7 @@ import numpy as np
 
 from keras_cvcls.data.decode import decode_image, fit_image, normalize_image_size
 from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS, BadImageError, check_image
+from keras_cvcls.data.upright_image import open_upright
 
 
 def _describe(image):
@@ -91,10 +92,10 @@ def _checked_bytes(data, max_pixels):
 
 
 def _array_pixels(image):
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     if isinstance(image, Image.Image):
-        image = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        image = np.asarray(open_upright(image))
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     if image.ndim != 3 or image.shape[-1] not in (3, 4) or 0 in image.shape:

@@ -434,11 +434,12 @@ def load_thumbnail(path, size=128):
         return None
     from PIL import Image
 
+    from keras_cvcls.data.upright_image import open_upright
+
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((size, size))
-            return image
+        image = open_upright(path, draft_size=(size, size))
+        image.thumbnail((size, size))
+        return image
     except (OSError, Image.DecompressionBombError):  # missing, unreadable, not an image, too large
         return None
 

@@ -32,9 +32,9 @@ import tempfile
 
 import numpy as np
 
+from keras_cvcls.tf_serving_names import SERVING_SIGNATURE, WARMUP_FILE
+
 LABELS_ASSET = "labels.txt"
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-SERVING_SIGNATURE = "serving_default"
 IMAGES_SIGNATURE = "predict_images"
 LABELS_SIGNATURE = "labels"
 _VERSION_RE = re.compile(r"^[0-9]+$")

@@ -47,13 +47,6 @@ from keras_cvcls.models.torch_checkpoint import assign_state_dict
 _STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 _STAGE_FILTERS = (64, 128, 256, 512)
 
-# torchvision's ImageNet checkpoints (IMAGENET1K_V1); the 8 hex digits in the file name are
-# the start of the file's SHA-256.
-TORCHVISION_WEIGHTS_URLS = {
-    "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
-    "resnet34": "https://download.pytorch.org/models/resnet34-b627a593.pth",
-}
-
 _BN_EPSILON = 1e-5
 _BN_MOMENTUM = 0.9  # Keras convention; PyTorch's momentum=0.1.
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_cvcls.data.decode import check_resize_mode, normalize_image_size
 from keras_cvcls.data.normalization import ImageNormalization
-from keras_cvcls.models.backbones import create_backbone, get_backbone_config
+from keras_cvcls.models.backbone_registry import create_backbone, get_backbone_config
 from keras_cvcls.models.image_classifier import CLASSIFIER_FILE, ImageClassifier
 
 FEATURES_FILE = "feature_extractor.keras"

@@ -136,7 +136,10 @@ def parse_batching_parameters(text):
     try:
         text_format.Parse(text, params)
     except text_format.ParseError as e:
-        raise ValueError(f"batching parameters are not a valid BatchingParameters text proto: {e}") from e
+        raise ValueError(
+            f"batching parameters are not a valid BatchingParameters text proto ({e}); fix the file. "
+            f"Received: text={text[:200]!r}"
+        ) from e
     return BatchingOptions.from_proto(params)
 
 

@@ -15,7 +15,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from keras_cvcls.serving import protos
-from keras_cvcls.serving.model_manager import parse_model_config
+from keras_cvcls.serving.model_config import parse_model_config
 from keras_cvcls.serving.predictor import wait
 from keras_cvcls.serving.status import Code, ServingError, invalid_argument
 

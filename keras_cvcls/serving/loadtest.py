@@ -1,11 +1,12 @@
 """A closed-loop load test: C clients each send one request at a time, for N requests or S seconds."""
 
 import collections
-import sys
 import threading
 import time
 
 import numpy as np
+
+from keras_cvcls.progress import progress_bar
 
 
 def _positive(name, value, kind=int):
@@ -61,9 +62,9 @@ def run_loadtest(
         ...              duration=30, images=["rose.jpg"])
         {'requests': 9120, 'errors': 0, 'rps': 303.9, 'p50_ms': 101.2, ...}
     """
-    from tqdm import tqdm
 
-    from keras_cvcls.serving.client import ScoringClient, ScoringError
+    from keras_cvcls.serving.scoring_client import ScoringClient
+    from keras_cvcls.serving.scoring_error import ScoringError
 
     if client_factory is None:
         if (url is None) == (grpc is None) or not model_name:
@@ -97,7 +98,7 @@ def run_loadtest(
         issued = 0
         latencies = []
         errors = collections.Counter()
-        bar = tqdm(total=requests, file=sys.stderr, disable=not progress, unit="req", desc="loadtest", mininterval=0.5)
+        bar = progress_bar(requests, "loadtest", unit="req", enabled=bool(progress))
         start = time.perf_counter()
         deadline = start + duration if duration is not None else None
 

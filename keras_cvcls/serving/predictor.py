@@ -8,7 +8,7 @@ worker thread.
 import concurrent.futures
 import dataclasses
 
-from keras_cvcls.serving.model_manager import run_signature
+from keras_cvcls.serving.signature_run import run_signature
 from keras_cvcls.serving.status import Code, ServingError, invalid_argument
 
 
@@ -103,7 +103,7 @@ class Predictor:
         """Validates a request and starts it; returns a Future of :class:`PredictResult`.
 
         Args:
-            servable: the :class:`~keras_cvcls.serving.model_manager.LoadedVersion` addressed.
+            servable: the :class:`~keras_cvcls.serving.loaded_version.LoadedVersion` addressed.
             signature_name: "" for ``serving_default``.
             inputs: input name -> numpy array (strings as object arrays of bytes).
             output_filter: output names to return; empty for all.

@@ -14,13 +14,13 @@ loop only moves bytes.
 import asyncio
 import logging
 import re
-import socket
-import threading
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
+from keras_cvcls.http_thread import AiohttpThread
 from keras_cvcls.serving import json_tensor, protos
 from keras_cvcls.serving.status import Code, ServingError, invalid_argument
+from keras_cvcls.tf_serving_names import SERVING_SIGNATURE
 
 log = logging.getLogger(__name__)
 
@@ -82,56 +82,24 @@ class RestServer:
         self.timeout = timeout_ms / 1000 if timeout_ms else None
         self.grace = grace
         self._pool = ThreadPoolExecutor(num_threads, thread_name_prefix="keras-cvcls-rest")
-        self._loop = None
-        self._thread = None
-        self._runner = None
+        self._server = None
 
     def start(self):
         """Binds the port and serves in a background thread; returns the bound port."""
         from aiohttp import web
 
-        sock = socket.create_server((self.host, self.port), reuse_port=False)
-        self.port = sock.getsockname()[1]
-        self._loop = asyncio.new_event_loop()
         app = web.Application(client_max_size=self.max_request_bytes)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=self.grace)
-        started = threading.Event()
-        failure = []
-
-        def run():
-            asyncio.set_event_loop(self._loop)
-            try:
-                self._loop.run_until_complete(self._runner.setup())
-                self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
-            except BaseException as e:  # reported to start()'s caller
-                failure.append(e)
-                started.set()
-                return
-            started.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="keras-cvcls-rest", daemon=True)
-        self._thread.start()
-        started.wait()
-        if failure:
-            raise failure[0]
+        self._server = AiohttpThread(app, self.host, self.port, name="keras-cvcls-rest", shutdown_timeout=self.grace)
+        self.port = self._server.start()
         return self.port
 
     def stop(self):
         """Stops accepting connections, lets running requests finish (up to ``grace`` s), stops."""
-        if self._loop is None:
+        if self._server is None:
             return
-        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-        try:
-            future.result(self.grace + 5)
-        except Exception:  # a timed-out cleanup still stops the loop below
-            log.warning("REST server did not shut down cleanly", exc_info=True)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        if not self._thread.is_alive():
-            self._loop.close()
-        self._loop = None
+        self._server.stop()
+        self._server = None
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _handle(self, request):
@@ -199,7 +167,7 @@ class RestServer:
 
         def input_dtypes(signature_name):
             servable = self.manager.get_servable(name, version, label)
-            key = signature_name or "serving_default"
+            key = signature_name or SERVING_SIGNATURE
             signature_def = servable.signature_defs.get(key)
             if signature_def is None:
                 raise invalid_argument(f'Serving signature name: "{key}" not found in signature def')

@@ -19,7 +19,8 @@ import signal
 import threading
 
 from keras_cvcls.serving.batching import BatchingOptions, BatchScheduler, read_batching_parameters_file
-from keras_cvcls.serving.model_manager import ModelConfig, ModelManager, read_model_config_file
+from keras_cvcls.serving.model_config import ModelConfig, read_model_config_file
+from keras_cvcls.serving.model_manager import ModelManager
 from keras_cvcls.serving.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class ModelServer:
 
     Serve one model (``model_base_path`` + ``model_name``) or several (``model_config_file``,
     TF Serving's ``models.config``, or ``models``, a list of
-    :class:`~keras_cvcls.serving.model_manager.ModelConfig`).
+    :class:`~keras_cvcls.serving.model_config.ModelConfig`).
 
     Args:
         model_base_path: folder with one numbered sub-folder per version.
@@ -134,7 +135,7 @@ class ModelServer:
             if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536):
                 raise ValueError(f"{name} must be an int in [0, 65535] or None. Received: {name}={port!r}")
         if rest_port is None and grpc_port is None:
-            raise ValueError("at least one of rest_port and grpc_port must be set")
+            raise ValueError("set at least one of rest_port and grpc_port. Received: rest_port=None, grpc_port=None")
         if not isinstance(max_request_bytes, int) or max_request_bytes < 1024:
             raise ValueError(
                 f"max_request_bytes must be an int >= 1024. Received: max_request_bytes={max_request_bytes!r}"

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from keras_cvcls.training.eval_history import EvalHistory
 from keras_cvcls.training.fit_dataset import _resolve_augment, check_dataset_labels, fits_in_cache
-from keras_cvcls.training.step_lr import StepLR, _check_lr_per_epoch
+from keras_cvcls.training.step_lr import StepLR, check_lr_per_epoch
 
 UNFREEZE_MODES = ("top", "all", "none")
 # Cached activations take at most this much memory; beyond it the top stage trains through
@@ -216,7 +216,7 @@ def fine_tune(
     from keras_cvcls.data.classification_dataset import ClassificationDataset
     _check_options(model, train_set, epochs, unfreeze, lr, momentum, head_c, batch_size)
     if lr_per_epoch is not None:
-        lr_per_epoch = _check_lr_per_epoch(lr_per_epoch)
+        lr_per_epoch = check_lr_per_epoch(lr_per_epoch)
     if validation_data is not None and not isinstance(validation_data, ClassificationDataset):
         raise ValueError(
             "validation_data must be a ClassificationDataset (or None). "

@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from keras_cvcls.arguments import check_arguments, keyword_names
-from keras_cvcls.training.step_lr import _check_lr_per_epoch
+from keras_cvcls.training.step_lr import check_lr_per_epoch
 
 # Decoded images are cached in memory when they take less than this.
 CACHE_LIMIT_BYTES = 2 * 1024**3
@@ -60,10 +60,6 @@ def _resolve_augment(augment, seed):
     if not callable(augment):
         raise ValueError(f"augment must be a preset name, a Keras layer or a callable. Received: augment={augment!r}")
     return augment
-
-
-def _check_lrs(lr_per_epoch):
-    return [0.01] if lr_per_epoch is None else _check_lr_per_epoch(lr_per_epoch)
 
 
 OPTIMIZERS = ("sgd", "adam")
@@ -124,7 +120,7 @@ def fit_dataset(
     if not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < epochs:
         raise ValueError(f"warmup_epochs must be an int in [0, epochs). Received: warmup_epochs={warmup_epochs!r}")
     check_dataset_labels(model, train_set)
-    lrs = _check_lrs(lr_per_epoch)
+    lrs = check_lr_per_epoch(lr_per_epoch, default=[0.01])
     augmenter = _resolve_augment(augment, seed)
     if cache is None:
         cache = fits_in_cache(train_set, model.image_size)

@@ -35,7 +35,7 @@ def _check_rate(value, argument, received):
         rate = float("nan")
     if not math.isfinite(rate) or rate <= 0:
         raise ValueError(
-            f"Learning rates must be positive finite numbers, but got {value!r}. Received: {argument}={received!r}"
+            f"Learning rates must be positive finite numbers; {value!r} is not. Received: {argument}={received!r}"
         )
     return rate
 
@@ -83,7 +83,26 @@ def parse_lr_schedule(schedule):
     return rates
 
 
-def _check_lr_per_epoch(lr_per_epoch):
+def check_lr_per_epoch(lr_per_epoch, *, default=None):
+    """The per-epoch learning rates as a list of positive floats: the one check of every rate list.
+
+    Args:
+        lr_per_epoch: a list of rates (the last repeats), one rate, or a string such as
+            ``"0.05x7,0.005x7,0.0005"`` (see :func:`parse_lr_schedule`); None for ``default``.
+        default: the rates None stands for (a list); None makes None an error.
+
+    Returns:
+        A non-empty list of floats.
+
+    Raises:
+        ValueError: for an empty list, a rate that is not a positive finite number, or a bad string.
+
+    Example:
+        >>> check_lr_per_epoch("0.1x2,0.01"), check_lr_per_epoch(None, default=[0.01])
+        ([0.1, 0.1, 0.01], [0.01])
+    """
+    if lr_per_epoch is None and default is not None:
+        return check_lr_per_epoch(default)
     if isinstance(lr_per_epoch, str):
         return parse_lr_schedule(lr_per_epoch)
     if isinstance(lr_per_epoch, (int, float)) and not isinstance(lr_per_epoch, bool):
@@ -124,7 +143,7 @@ def step_lr_schedule(lr_per_epoch, steps_per_epoch):
         >>> float(schedule(9)), float(schedule(10))
         (0.1, 0.01)
     """
-    rates = _check_lr_per_epoch(lr_per_epoch)
+    rates = check_lr_per_epoch(lr_per_epoch)
     if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be a positive int. Received: steps_per_epoch={steps_per_epoch!r}")
     # PiecewiseConstantDecay gives values[i + 1] for boundaries[i] < step <= boundaries[i + 1].
@@ -159,7 +178,7 @@ class StepLR(keras.callbacks.Callback):
 
     def __init__(self, lr_per_epoch, verbose=0):
         super().__init__()
-        self.lr_per_epoch = _check_lr_per_epoch(lr_per_epoch)
+        self.lr_per_epoch = check_lr_per_epoch(lr_per_epoch)
         if verbose not in (0, 1, 2, True, False):
             raise ValueError(f"verbose must be 0, 1 or 2. Received: verbose={verbose!r}")
         self.verbose = int(verbose)

@@ -1,11 +1,10 @@
 """The UI in a Jupyter notebook (cvtk's three widgets) or any Python process, served from a thread."""
 
-import asyncio
 import os
-import socket
 import threading
 
 from keras_cvcls.arguments import check_arguments, keyword_names
+from keras_cvcls.http_thread import AiohttpThread
 
 VIEWS = ("annotate", "results", "pr")
 
@@ -46,9 +45,7 @@ class UIServer:
             self.app = create_app(data, run_dir, **app_kwargs)
         self.host = host
         self.port = port
-        self._loop = None
-        self._thread = None
-        self._runner = None
+        self._server = None
         self._stopped = False
 
     @property
@@ -64,56 +61,24 @@ class UIServer:
             OSError: if the port cannot be bound.
             RuntimeError: after :meth:`stop` (an application serves once; make a new server).
         """
-        from aiohttp import web
-
-        if self._loop is not None:
+        if self._server is not None:
             return self.url
         if self._stopped:
             raise RuntimeError("This UIServer was stopped; create a new one to serve again.")
-        sock = socket.create_server((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        loop = asyncio.new_event_loop()
-        runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
-        started, failure = threading.Event(), []
-
-        def run():
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(runner.setup())
-                loop.run_until_complete(web.SockSite(runner, sock).start())
-            except BaseException as e:  # re-raised in start()
-                failure.append(e)
-                sock.close()
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-            loop.close()
-
-        self._loop, self._runner = loop, runner
-        self._thread = threading.Thread(target=run, name="keras-cvcls-ui", daemon=True)
-        self._thread.start()
-        started.wait()
-        if failure:
-            self._loop = None
-            raise failure[0]
+        server = AiohttpThread(self.app, self.host, self.port, name="keras-cvcls-ui", shutdown_timeout=5.0)
+        self.port, self._server = server.start(), server
         return self.url
 
     def stop(self):
         """Stops serving and joins the thread."""
-        if self._loop is None:
-            return
-        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-        future.result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
-        self._loop = None
-        self._stopped = True
+        if self._server is not None:
+            self._server.stop()
+            self._server, self._stopped = None, True
 
     @property
     def running(self):
         """True between :meth:`start` and :meth:`stop`."""
-        return self._loop is not None and self._thread.is_alive()
+        return self._server is not None and self._server.running
 
     def __enter__(self):
         self.start()

@@ -10,11 +10,11 @@ import hashlib
 import io
 import os
 import tempfile
-import warnings
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from keras_cvcls.data.label_fixes import SIDECAR_DIRNAME
+from keras_cvcls.data.upright_image import open_upright
 
 THUMBS_DIRNAME = "thumbs"
 
@@ -54,18 +54,10 @@ def make_thumbnail(path, size=160, *, quality=85):
     Example:
         >>> jpeg = make_thumbnail("photos/cat/1.jpg", size=128)
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # palette transparency, EXIF oddities
-        with Image.open(path) as image:
-            image.draft("RGB", (2 * size, 2 * size))  # JPEG: decode at a reduced scale
-            image = ImageOps.exif_transpose(image)
-            if image.mode not in ("RGB", "L"):
-                rgba = image.convert("RGBA")
-                image = Image.new("RGB", rgba.size, (255, 255, 255))
-                image.paste(rgba, mask=rgba.getchannel("A"))
-            image.thumbnail((size, size), Image.Resampling.LANCZOS)
-            buffer = io.BytesIO()
-            image.convert("RGB").save(buffer, "JPEG", quality=quality)
+    image = open_upright(path, draft_size=(2 * size, 2 * size), background=(255, 255, 255))
+    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
 

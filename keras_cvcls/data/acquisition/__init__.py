@@ -1,9 +1,20 @@
-"""Dataset acquisition: a folder dataset from a cvtk query file (folders, URLs, text queries)."""
+"""Dataset acquisition: a folder dataset from a cvtk query file (folders, URLs, text queries).
 
-from keras_cvcls.data.acquisition.dedupe import DuplicateIndex, dhash, sha256_file
-from keras_cvcls.data.acquisition.download import DownloadReport, download_dataset
-from keras_cvcls.data.acquisition.fetch import FetchError, FetchOptions, FetchResult, fetch_image
-from keras_cvcls.data.acquisition.query_file import QueryEntry, classify_entry, read_query_file
-from keras_cvcls.data.acquisition.safe_paths import UnsafePathError, ensure_inside, safe_label, safe_stem
-from keras_cvcls.data.acquisition.search import ENDPOINT_ENV, KEY_ENV, ImageSearchProvider, JsonImageSearchProvider
-from keras_cvcls.data.acquisition.search import MissingSearchKeyError, SearchError
+Names are imported on first use (PEP 562).
+"""
+
+from keras_cvcls.lazy_imports import exports_by_module, lazy_exports
+
+# The module (in this package) that defines each public name.
+_EXPORTS = exports_by_module(__name__, {
+    "dedupe": ["DuplicateIndex", "dhash", "sha256_file"],
+    "download": ["DownloadReport", "download_dataset"],
+    "download_options": ["ENDPOINT_ENV", "KEY_ENV"],
+    "fetch": ["FetchError", "FetchOptions", "FetchResult", "fetch_image"],
+    "query_file": ["QueryEntry", "classify_entry", "read_query_file"],
+    "safe_paths": ["UnsafePathError", "ensure_inside", "safe_label", "safe_stem"],
+    "search": ["ImageSearchProvider", "JsonImageSearchProvider", "MissingSearchKeyError", "SearchError"],
+})
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

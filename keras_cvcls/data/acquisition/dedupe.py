@@ -1,10 +1,8 @@
 """Duplicate detection: exact (sha256 of the bytes) and near (64-bit difference hash)."""
 
 import hashlib
-import warnings
 
-import numpy as np
-from PIL import Image, ImageOps
+from keras_cvcls.data.upright_image import open_upright
 
 
 def sha256_file(path):
@@ -25,15 +23,12 @@ def dhash(path, *, hash_size=8):
     Returns:
         The hash as a 16-digit hex string, or ``None``.
     """
+    import numpy as np
+    from PIL import Image
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im:
-                im.draft("L", (4 * hash_size, 4 * hash_size))
-                im = ImageOps.exif_transpose(im)
-                if im.mode in ("P", "PA", "LA", "RGBA"):
-                    im = im.convert("RGBA").convert("RGB")
-                small = im.convert("L").resize((hash_size + 1, hash_size), Image.Resampling.BOX)
+        grey = open_upright(path, mode="L", draft_size=(4 * hash_size, 4 * hash_size))
+        small = grey.resize((hash_size + 1, hash_size), Image.Resampling.BOX)
     except (OSError, ValueError, SyntaxError):
         return None
     pixels = np.asarray(small, dtype=np.int16)
@@ -51,12 +46,16 @@ class DuplicateIndex:
     """
 
     def __init__(self, near_distance=None):
+        import numpy as np  # imported on use: the command line reads this package for its --help
+
         self.near_distance = near_distance
         self._by_sha = {}
         self._hashes = np.zeros(64, np.uint64)
         self._files = []
 
     def add(self, file, sha256, dhash_hex=None):
+        import numpy as np
+
         self._by_sha.setdefault(sha256, file)
         if dhash_hex:
             if len(self._files) == len(self._hashes):
@@ -70,6 +69,8 @@ class DuplicateIndex:
             return self._by_sha[sha256], 0
         if self.near_distance is None or not dhash_hex or not self._files:
             return None
+        import numpy as np
+
         distances = np.bitwise_count(self._hashes[: len(self._files)] ^ np.uint64(int(dhash_hex, 16)))
         best = int(np.argmin(distances))
         if distances[best] <= self.near_distance:

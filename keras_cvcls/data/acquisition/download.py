@@ -4,13 +4,13 @@ import concurrent.futures
 import dataclasses
 import os
 import shutil
-import sys
 import threading
 import urllib.parse
 
 import requests
 
 from keras_cvcls.data.acquisition.dedupe import DuplicateIndex, dhash, sha256_file
+from keras_cvcls.data.acquisition.download_options import DEDUPE_MODES, LOCAL_FILE_MODES
 from keras_cvcls.data.acquisition.fetch import FetchError, FetchOptions, fetch_image
 from keras_cvcls.data.acquisition.manifest import DUPLICATE, FAILED, IMAGE, MANIFEST_FILENAME, OK, SEARCH, Manifest
 from keras_cvcls.data.acquisition.query_file import read_query_file
@@ -18,9 +18,8 @@ from keras_cvcls.data.acquisition.safe_paths import UnsafePathError, ensure_insi
 from keras_cvcls.data.acquisition.search import ImageSearchProvider, JsonImageSearchProvider, SearchError
 from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, BadImageError, check_image, is_hidden
 from keras_cvcls.data.label_fixes import SIDECAR_DIRNAME
+from keras_cvcls.progress import progress_bar
 
-LOCAL_FILE_MODES = ("copy", "hardlink", "symlink")
-DEDUPE_MODES = ("exact", "near")
 TMP_DIRNAME = "download-tmp"
 # File extensions written for each format; the first is the default.
 _FORMAT_EXTENSIONS = {
@@ -188,7 +187,7 @@ class _Run:
                 jobs.append(_Job(len(jobs), key, entry.folder, entry.label, source))
 
         queries = [e for e in entries if e.kind == "query"]
-        with _progress(len(queries), "Searching", "query", progress) as bar:
+        with progress_bar(len(queries), "Searching", unit="query", enabled=progress) as bar:
             for entry in entries:
                 if entry.kind == "url":
                     add(entry, entry.value, {"kind": "url", "url": entry.value})
@@ -329,13 +328,6 @@ class _Run:
             os.remove(prepared.path)
 
 
-def _progress(total, desc, unit, enabled):
-    from tqdm.auto import tqdm
-
-    disable = (not enabled) if enabled is not None else (total == 0 or None)
-    return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, file=sys.stderr)
-
-
 def download_dataset(
     query_file,
     out_dir,
@@ -442,7 +434,7 @@ def download_dataset(
     os.makedirs(run.tmp_dir, exist_ok=True)
     pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="keras-cvcls-download")
     try:
-        with _progress(len(jobs), "Downloading", "img", progress) as bar:
+        with progress_bar(len(jobs), "Downloading", unit="img", enabled=progress) as bar:
             # Results are handled in job order, so which copy of a duplicate is
             # kept, and file names, do not depend on network timing.
             for job, prepared in zip(jobs, pool.map(run.prepare, jobs)):

@@ -12,10 +12,9 @@ import threading
 
 import requests
 
+from keras_cvcls.data.acquisition.download_options import ENDPOINT_ENV, KEY_ENV
 from keras_cvcls.data.acquisition.fetch import FetchError, FetchOptions, get_json
 
-KEY_ENV = "KERAS_CVCLS_SEARCH_KEY"
-ENDPOINT_ENV = "KERAS_CVCLS_SEARCH_ENDPOINT"
 KEY_HEADER_ENV = "KERAS_CVCLS_SEARCH_KEY_HEADER"
 
 
