@@ -31,7 +31,8 @@ from ui_helpers import (
 from keras_cvcls.data import ClassificationDataset
 from keras_cvcls.datasets import make_sample
 from keras_cvcls.ui import ThumbnailCache, create_app, make_thumbnail, notebook, show, stop_all
-from keras_cvcls.ui.results import SCORES_FILE, counts_at
+from keras_cvcls.training_run import CLASS_MAP_FILE, HISTORY_FILE, MODEL_DIR, SCORES_FILE, SPLIT_FILE, TrainingRun
+from keras_cvcls.ui.results import counts_at
 
 A_GRID = "#a-grid"
 R_GRID = "#r-grid"
@@ -193,20 +194,19 @@ def test_api_refuses_bad_input_with_messages(data_copy):
 def test_results_view_finds_mistakes_relabels_and_links(ui_page, ui_run, data_copy):
     from keras_cvcls.evaluation import ClassificationEvaluation
     from keras_cvcls.models import load_classifier
-    from keras_cvcls.training.run_dir import load_split
 
     _, run_dir = ui_run
     page = ui_page
     with served(data_copy, run_dir) as server:
         page.goto(server.url + "#results")
-        _, test = load_split(run_dir, data_dir=data_copy)
+        _, test = TrainingRun.load(run_dir, data_dir=data_copy).split
         wait_grid(page, R_GRID, 1, len(test))
 
         # Scores: computed once with the run's model, cached, equal to an independent evaluation.
         classifier = load_classifier(run_dir)
         expected = ClassificationEvaluation(classifier, test)
         with np.load(os.path.join(run_dir, SCORES_FILE)) as cached:
-            assert list(cached["ids"]) == [r.id for r in test.images]
+            assert list(cached["paths"]) == [r.path for r in test.images]
             np.testing.assert_allclose(cached["scores"], expected.scores, atol=1e-5)
         mistakes = int((expected.y_pred != expected.y_true).sum())
         summary = page.locator("#r-summary").inner_text()
@@ -271,24 +271,23 @@ def test_results_view_finds_mistakes_relabels_and_links(ui_page, ui_run, data_co
 @pytest.fixture
 def pr_run(ui_run, tmp_path):
     """The run, with cached scores replaced by spread-out synthetic ones (a 1-epoch model saturates)."""
-    from keras_cvcls.training.run_dir import read_json
-
     data_dir, run_dir = ui_run
     run_copy = tmp_path / "run"
     run_copy.mkdir()
-    copy_tree(os.path.join(run_dir, "model"), run_copy / "model", hard_links=True)
-    for name in ("split.json", "class_map.json", "history.json"):
+    copy_tree(os.path.join(run_dir, MODEL_DIR), run_copy / MODEL_DIR, hard_links=True)
+    for name in (SPLIT_FILE, CLASS_MAP_FILE, HISTORY_FILE):
         shutil.copy2(os.path.join(run_dir, name), run_copy / name)
-    labels = [read_json(str(run_copy / "class_map.json"))[str(i)] for i in range(3)]
+    run = TrainingRun.load(run_copy)
+    labels = run.labels
     dataset = ClassificationDataset.from_directory(data_dir)
     by_id = {r.id: r for r in dataset.images}
-    ids = read_json(str(run_copy / "split.json"))["test"]
+    ids = run.test_ids
     y_true = np.array([labels.index(by_id[i].label) for i in ids])
     rng = np.random.default_rng(3)
     logits = rng.normal(size=(len(ids), 3))
     logits[np.arange(len(ids)), y_true] += 1.2
     scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    write_scores_cache(str(run_copy), ids, labels, scores)
+    write_scores_cache(str(run_copy), [by_id[i].path for i in ids], labels, scores)
     return data_dir, str(run_copy), labels, y_true, scores.astype(np.float32).astype(np.float64)
 
 

@@ -6,6 +6,7 @@ import os
 import keras
 
 from keras_cvcls.models.image_classifier import CLASSIFIER_FILE, MODEL_FILE
+from keras_cvcls.training_run import MODEL_DIR
 
 
 def load_classifier(path):
@@ -19,8 +20,8 @@ def load_classifier(path):
     path = os.fspath(path)
     if os.path.isfile(path) and path.endswith(".keras"):
         return keras.saving.load_model(path)
-    if os.path.isdir(os.path.join(path, "model")) and not os.path.exists(os.path.join(path, CLASSIFIER_FILE)):
-        path = os.path.join(path, "model")  # a run folder
+    if os.path.isdir(os.path.join(path, MODEL_DIR)) and not os.path.exists(os.path.join(path, CLASSIFIER_FILE)):
+        path = os.path.join(path, MODEL_DIR)  # a run folder
     summary_path = os.path.join(path, CLASSIFIER_FILE)
     if not os.path.isfile(summary_path):
         raise ValueError(
