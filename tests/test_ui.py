@@ -386,6 +386,114 @@ def test_precision_recall_slider_matches_scikit_learn(ui_page, pr_run):
         page.screenshot(path=str(artifacts_dir() / "ui-precision-recall.png"), full_page=True)
 
 
+# ------------------------------------------------------ results without a run folder
+def test_results_and_pr_for_a_saved_model_on_a_data_folder(ui_page, ui_run, data_copy):
+    from keras_cvcls.models import load_classifier
+    from keras_cvcls.ui.app import UI_STATE
+
+    model_dir = os.path.join(ui_run[1], MODEL_DIR)  # any saved classifier folder; no run around it is used
+    dataset = ClassificationDataset.from_directory(data_copy)
+    classifier = load_classifier(model_dir)
+    expected = classifier.predict_scores(dataset)
+    assert classifier.labels == dataset.labels
+    y_true = np.asarray(dataset.label_ids)
+    page = ui_page
+    with served(data_copy, model=model_dir) as server:
+        status, info = http(server.url + "api/info")
+        assert status == 200 and info["run"] is None
+        assert info["results"] == {"source": "model", "name": "model", "report_url": "/report"}
+        status, data = http(server.url + "api/results?sort=name&page_size=500")
+        assert status == 200 and data["total"] == len(dataset) == 36  # every image of the folder
+        scores = server.app[UI_STATE].results.scores
+        np.testing.assert_allclose(scores, expected, atol=1e-5)  # rows in image-id order, as the dataset's
+        predicted = {item["id"]: item["predicted_label"] for item in data["items"]}
+        assert predicted == {r.id: dataset.labels[p] for r, p in zip(dataset.images, scores.argmax(1))}
+        summary = data["summary"]
+        assert summary["source"] == "model" and summary["run_dir"] is None and summary["num_images"] == 36
+        assert summary["accuracy"] == pytest.approx(metrics.accuracy_score(y_true, scores.argmax(1)))
+        one_hot = np.eye(3, dtype=int)[y_true]
+        status, at = http(server.url + "api/pr/at?threshold=0.4")
+        assert status == 200
+        assert at["overall"]["precision"] == metrics.precision_score(one_hot.ravel(), scores.ravel() >= 0.4, zero_division=0)
+        assert at["dots"]["recall"] == metrics.recall_score(one_hot[:, 1], scores[:, 1] >= 0.4, zero_division=0)
+        status, report = http(server.url + "report")
+        assert status == 200 and b"Evaluation of model" in report
+
+        page.goto(server.url + "#results")
+        wait_grid(page, R_GRID, 1, 36)
+        assert page.locator("#r-runbar").inner_text().startswith("Model model")
+        assert "36 images" in page.locator("#r-summary").inner_text()
+        page.goto(server.url + "#pr")
+        _wait_readout(page, "overall")
+        assert page.locator("#pr-svg polyline.curve").count() == 4
+    assert not os.path.exists(os.path.join(model_dir, SCORES_FILE))
+
+
+def test_results_and_pr_for_scores_in_memory(ui_page, data_copy):
+    from keras_cvcls.ui import PrecisionRecallUI, ResultsUI
+
+    dataset = ClassificationDataset.from_directory(data_copy)
+    _, test = dataset.split(train_size=0.5, seed=0)
+    labels = ["stripes", "dots", "checks"]  # score columns in another order than the dataset's labels
+    y = np.array([labels.index(r.label) for r in test.images])
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(len(test), 3))
+    logits[np.arange(len(test)), y] += 1.0
+    scores = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
+    one_hot = np.eye(3, dtype=int)[y]
+    mistakes = int((scores.argmax(1) != y).sum())
+    assert mistakes > 0
+
+    ui = ResultsUI(test, scores, labels)  # cvtk's call; started, shown as an IFrame in a notebook
+    try:
+        assert ui.view_url == ui.url + "#results" and f'src="{ui.view_url}"' in ui._repr_html_()
+        status, info = http(ui.url + "api/info")
+        assert info["results"]["source"] == "scores" and info["run"] is None
+        status, data = http(ui.url + "api/results?page_size=500")
+        assert status == 200 and data["total"] == len(test) and data["summary"]["mistakes"] == mistakes
+        by_id = {item["id"]: item for item in data["items"]}
+        for r, row in zip(test.images, scores):
+            assert by_id[r.id]["predicted_label"] == labels[int(row.argmax())]
+            assert by_id[r.id]["score"] == pytest.approx(float(row.max()))
+        status, curves = http(ui.url + "api/pr")
+        assert [c["name"] for c in curves["curves"]] == ["overall", *labels]
+        assert curves["curves"][0]["average_precision"] == pytest.approx(
+            metrics.average_precision_score(one_hot.ravel(), scores.ravel())
+        )
+        status, at = http(ui.url + "api/pr/at?threshold=0.35")
+        for c, label in enumerate(labels):
+            assert at[label]["precision"] == metrics.precision_score(one_hot[:, c], scores[:, c] >= 0.35, zero_division=0)
+            assert at[label]["recall"] == metrics.recall_score(one_hot[:, c], scores[:, c] >= 0.35, zero_division=0)
+
+        # Relabelling a mistake to its predicted label: one mistake fewer, and the fix is in the sidecar.
+        wrong = next(r for r, row, t in zip(test.images, scores, y) if row.argmax() != t)
+        new_label = labels[int(scores[[r.id for r in test.images].index(wrong.id)].argmax())]
+        status, _ = http(ui.url + "api/relabel", json.dumps({"id": wrong.id, "label": new_label}).encode())
+        assert status == 200 and read_fixes(data_copy)["relabel"] == {wrong.id: new_label}
+        assert http(ui.url + "api/results")[1]["summary"]["mistakes"] == mistakes - 1
+
+        page = ui_page
+        page.goto(ui.view_url)
+        wait_grid(page, R_GRID, 1, len(test))
+        assert page.locator("#r-runbar").inner_text().startswith("Scores given in Python")
+    finally:
+        ui.stop()
+    pr = PrecisionRecallUI(test, scores, labels)
+    try:
+        assert pr.view_url.endswith("/#pr") and http(pr.url + "api/pr")[0] == 200
+    finally:
+        pr.stop()
+
+    with pytest.raises(ValueError, match="needs scores"):
+        ResultsUI(test)
+    with pytest.raises(ValueError, match="one row per image"):
+        create_app(test, scores=scores[:-1], labels=labels)
+    with pytest.raises(ValueError, match="at most one of run_dir, model and scores"):
+        create_app(test, model=data_copy, scores=scores, labels=labels)
+    with pytest.raises(ValueError, match="pass scores too"):
+        create_app(test, labels=labels)
+
+
 def test_counts_at_equals_scikit_learn():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)
@@ -481,6 +589,27 @@ def test_cli_ui_command_serves(data_copy):
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_cli_ui_command_serves_a_saved_model(ui_run, data_copy):
+    model_dir = os.path.join(ui_run[1], MODEL_DIR)
+    command = [sys.executable, "-m", "keras_cvcls.cli.main", "ui", data_copy, "--port", "0", "--model", model_dir]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stdout.readline()
+        failed = process.stderr.read() if process.poll() is not None else ""
+        assert line.startswith("keras-cvcls UI on http://127.0.0.1:"), (line, failed)
+        url = line.split()[3]
+        status, info = http(url + "api/info")
+        assert status == 200 and info["results"]["source"] == "model" and info["run"] is None
+        status, data = http(url + "api/results?page_size=1")
+        assert status == 200 and data["total"] == 36
+    finally:
+        process.terminate()
+        process.wait(30)
+    both = subprocess.run(command + ["--run", ui_run[1]], capture_output=True, text=True, env=env, timeout=120)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
 
 
 # ----------------------------------------------------------------- 10,000 images
