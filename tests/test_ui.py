@@ -1,5 +1,6 @@
 """The browser UI: a real aiohttp server in a thread, driven by headless Chromium through Playwright."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -484,6 +485,15 @@ def test_results_and_pr_for_scores_in_memory(ui_page, data_copy):
     finally:
         pr.stop()
 
+    # show() in a notebook takes the same scores; one server per dataset and scores.
+    try:
+        show(test, scores=scores, labels=labels, view="pr")
+        show(test, scores=scores, labels=list(labels), view="results")
+        (server,) = notebook._servers.values()
+        assert http(server.url + "api/info")[1]["results"]["source"] == "scores"
+    finally:
+        assert stop_all() == 1
+
     with pytest.raises(ValueError, match="needs scores"):
         ResultsUI(test)
     with pytest.raises(ValueError, match="one row per image"):
@@ -563,6 +573,23 @@ def test_show_returns_an_iframe_or_the_url(data_copy, monkeypatch):
     assert not notebook._servers
 
 
+UI_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+@contextlib.contextmanager
+def ui_process(command):
+    """Runs a ``keras-cvcls ui`` command line; yields the URL it prints, then stops it."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=UI_ENV)
+    try:
+        line = process.stdout.readline()
+        failed = process.stderr.read() if process.poll() is not None else ""
+        assert line.startswith("keras-cvcls UI on http://127.0.0.1:"), (line, failed)
+        yield line.split()[3]
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 def test_cli_ui_command_serves(data_copy):
     script = (
         "import argparse, sys\n"
@@ -573,42 +600,22 @@ def test_cli_ui_command_serves(data_copy):
         "assert args.run_dir is None and args.host == '127.0.0.1'\n"
         "sys.exit(args.run(args))\n"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, "ui", data_copy, "--port", "0", "--page-size", "7"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    try:
-        line = process.stdout.readline()
-        failed = process.stderr.read() if process.poll() is not None else ""
-        assert line.startswith("keras-cvcls UI on http://127.0.0.1:"), (line, failed)
-        url = line.split()[3]
+    with ui_process([sys.executable, "-c", script, "ui", data_copy, "--port", "0", "--page-size", "7"]) as url:
         status, info = http(url + "api/info")
         assert status == 200 and info["page_size"] == 7 and info["run"] is None
         status, index = http(url)
         assert status == 200 and b"<title>keras-cvcls</title>" in index
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def test_cli_ui_command_serves_a_saved_model(ui_run, data_copy):
     model_dir = os.path.join(ui_run[1], MODEL_DIR)
     command = [sys.executable, "-m", "keras_cvcls.cli.main", "ui", data_copy, "--port", "0", "--model", model_dir]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        line = process.stdout.readline()
-        failed = process.stderr.read() if process.poll() is not None else ""
-        assert line.startswith("keras-cvcls UI on http://127.0.0.1:"), (line, failed)
-        url = line.split()[3]
+    with ui_process(command) as url:
         status, info = http(url + "api/info")
         assert status == 200 and info["results"]["source"] == "model" and info["run"] is None
         status, data = http(url + "api/results?page_size=1")
         assert status == 200 and data["total"] == 36
-    finally:
-        process.terminate()
-        process.wait(30)
-    both = subprocess.run(command + ["--run", ui_run[1]], capture_output=True, text=True, env=env, timeout=120)
+    both = subprocess.run(command + ["--run", ui_run[1]], capture_output=True, text=True, env=UI_ENV, timeout=120)
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
 
 

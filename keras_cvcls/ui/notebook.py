@@ -163,7 +163,8 @@ def show(
         data_key = os.path.abspath(os.fspath(dataset_or_dir))
     else:
         data_key = id(dataset_or_dir)  # the server keeps the dataset alive, so the id stays its own
-    key = (data_key, _source_key(run), _source_key(model), _source_key(scores), None if labels is None else tuple(labels), port, host)
+    sources = (_source_key(run), _source_key(model), _source_key(scores), None if labels is None else tuple(labels))
+    key = (data_key, *sources, port, host)
     with _servers_lock:
         server = _servers.get(key)
         if server is None or not server.running:
