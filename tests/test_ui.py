@@ -428,6 +428,8 @@ def test_results_and_pr_for_a_saved_model_on_a_data_folder(ui_page, ui_run, data
         _wait_readout(page, "overall")
         assert page.locator("#pr-svg polyline.curve").count() == 4
     assert not os.path.exists(os.path.join(model_dir, SCORES_FILE))
+    with pytest.raises(ValueError, match="No saved classifier here"):
+        create_app(data_copy, model=data_copy)  # at once, not when the view opens
 
 
 def test_results_and_pr_for_scores_in_memory(ui_page, data_copy):

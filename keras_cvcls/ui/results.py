@@ -147,13 +147,13 @@ class Results:
             batch_size: batch size for scoring.
 
         Raises:
-            ValueError: if ``classifier`` is neither a path nor a classifier.
+            ValueError: if ``classifier`` is neither a saved classifier's path nor a classifier.
         """
         if isinstance(classifier, (str, os.PathLike)):
-            path = os.path.abspath(os.fspath(classifier))
-            if not os.path.exists(path):
-                raise ValueError(f"No saved classifier at this path. Received: model={os.fspath(classifier)!r}")
-            name = os.path.basename(path)
+            from keras_cvcls.models.saving import find_saved_classifier
+
+            find_saved_classifier(classifier)  # a wrong path fails now, not when the view opens
+            name = os.path.basename(os.path.abspath(os.fspath(classifier)))
         elif hasattr(classifier, "labels") and hasattr(classifier, "predict_scores"):
             name = getattr(classifier, "name", None) or type(classifier).__name__
         else:
