@@ -1,36 +1,30 @@
 """A training run: a folder of photos in, a run folder out (``keras-cvcls train``, ``evaluate``, ``ui``).
 
-This module alone knows the run folder's layout::
-
-    RUN_DIR/
-      split.json           data folder (and validation folder), seed, test size, train/test image ids
-      model/               the saved classifier (load_classifier(RUN_DIR) reads it)
-      class_map.json       {"0": label, ...}
-      history.json         train_accuracy, eval_accuracy, lr per epoch (+ Keras' logs, recipe, timing)
-      training_curve.png   train/eval accuracy per epoch
-      logs/                TensorBoard logs
-      scores.npz           the saved model's scores, by image path (TrainingRun.scores' cache)
-      report.html          the HTML report the UI serves
+:class:`TrainingRun` owns the run folder (its layout is :mod:`keras_cvcls.run_folder`);
+:func:`train_run` makes one in a single call.
 """
 
-import hashlib
-import json
 import math
 import os
 import time
 
 import numpy as np
 
-from keras_cvcls.data.json_files import write_json_atomic
-
-MODEL_DIR = "model"
-SPLIT_FILE = "split.json"
-HISTORY_FILE = "history.json"
-CLASS_MAP_FILE = "class_map.json"
-CURVE_FILE = "training_curve.png"
-LOGS_DIR = "logs"
-SCORES_FILE = "scores.npz"
-REPORT_FILE = "report.html"
+from keras_cvcls.run_folder import (
+    CLASS_MAP_FILE,
+    CURVE_FILE,
+    HISTORY_FILE,
+    LOGS_DIR,
+    MODEL_DIR,
+    REPORT_FILE,
+    SPLIT_FILE,
+    is_run_dir,
+    model_stamp,
+    read_cached_scores,
+    read_json,
+    write_cached_scores,
+    write_json,
+)
 
 RECIPES = ("fine-tune", "full")
 # The from-scratch ("full") recipe's defaults: cvtk's step learning rates.
@@ -40,78 +34,8 @@ FINE_TUNE_DEFAULTS = {"epochs": 3, "lr": None, "augment": "light"}
 _RUN_OWNED = ("validation_data", "tensorboard_logdir")
 
 
-def _write_json(path, data):
-    write_json_atomic(path, data, indent=1, ensure_ascii=False)
-
-
-def _read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def _finite_or_none(values):
     return [float(v) if v is not None and math.isfinite(v) else None for v in values]
-
-
-def model_stamp(model_dir):
-    """A digest of the names, sizes and modification times of the files under ``model_dir``."""
-    model_dir = os.fspath(model_dir)
-    digest = hashlib.sha1()
-    for dirpath, dirnames, filenames in os.walk(model_dir):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = os.path.join(dirpath, name)
-            st = os.stat(path)
-            digest.update(f"{os.path.relpath(path, model_dir)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def is_run_dir(path):
-    """True if ``path`` is a training run folder (it has ``split.json``)."""
-    return os.path.isfile(os.path.join(os.fspath(path), SPLIT_FILE))
-
-
-def write_cached_scores(run_dir, paths, labels, scores):
-    """Adds scores of the run's saved model to ``RUN_DIR/scores.npz`` (what :meth:`TrainingRun.scores` reads).
-
-    Scores cached for another model (an older save) or other labels are dropped.
-
-    Args:
-        run_dir: the run folder.
-        paths: absolute image paths, one per row of ``scores``.
-        labels: the class names of the score columns.
-        scores: array ``[len(paths), len(labels)]``.
-    """
-    run_dir = os.fspath(run_dir)
-    stamp = model_stamp(os.path.join(run_dir, MODEL_DIR))
-    rows = dict(zip(paths, np.asarray(scores, dtype=np.float32)))
-    old = _read_scores_file(os.path.join(run_dir, SCORES_FILE))
-    if old is not None and old["stamp"] == stamp and old["labels"] == list(labels):
-        rows = {**old["rows"], **rows}
-    target = os.path.join(run_dir, SCORES_FILE)
-    tmp = target + ".tmp.npz"
-    try:
-        np.savez(
-            tmp, paths=np.array(list(rows), dtype=str), labels=np.array(list(labels), dtype=str),
-            scores=np.stack(list(rows.values())).astype(np.float32), model_stamp=np.array(stamp),
-        )
-        os.replace(tmp, target)
-    except OSError:
-        pass  # a read-only run folder only costs scoring again next time
-
-
-def _read_scores_file(path):
-    if not os.path.isfile(path):
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {
-                "stamp": str(data["model_stamp"]),
-                "labels": [str(label) for label in data["labels"].tolist()],
-                "rows": dict(zip(data["paths"].tolist(), np.asarray(data["scores"], dtype=np.float32))),
-            }
-    except (OSError, ValueError, KeyError):
-        return None  # an unreadable cache is simply recomputed
 
 
 class TrainingRun:
@@ -205,7 +129,7 @@ class TrainingRun:
             "test": [r.id for r in test.images],
         }
         os.makedirs(run_dir, exist_ok=True)
-        _write_json(os.path.join(run_dir, SPLIT_FILE), split_info)
+        write_json(os.path.join(run_dir, SPLIT_FILE), split_info)
         return cls(run_dir, split_info, model=model, datasets=(train, test))
 
     @classmethod
@@ -230,7 +154,7 @@ class TrainingRun:
                 f"Not a training run folder (no {SPLIT_FILE}; keras-cvcls train writes one). "
                 f"Received: run_dir={os.fspath(run_dir)!r}"
             )
-        return cls(run_dir, _read_json(os.path.join(run_dir, SPLIT_FILE)), data_dir=data_dir)
+        return cls(run_dir, read_json(os.path.join(run_dir, SPLIT_FILE)), data_dir=data_dir)
 
     # ------------------------------------------------------------------- paths
     def _path(self, name):
@@ -282,7 +206,7 @@ class TrainingRun:
         """The model's class names, in score order (from ``class_map.json`` when saved)."""
         path = self._path(CLASS_MAP_FILE)
         if self._model is None and os.path.isfile(path):
-            class_map = _read_json(path)
+            class_map = read_json(path)
             return [class_map[str(i)] for i in range(len(class_map))]
         return [str(label) for label in self.model.labels]
 
@@ -311,7 +235,7 @@ class TrainingRun:
         ``recipe``, ``train_seconds``, ``train_images_per_s``), or None before training."""
         if not self._history_loaded:
             path = self._path(HISTORY_FILE)
-            self._history = _read_json(path) if os.path.isfile(path) else None
+            self._history = read_json(path) if os.path.isfile(path) else None
             self._history_loaded = True
         return self._history
 
@@ -394,9 +318,9 @@ class TrainingRun:
         """
         model = self.model
         model.save(self.model_dir)
-        _write_json(self._path(CLASS_MAP_FILE), {str(i): str(label) for i, label in enumerate(model.labels)})
+        write_json(self._path(CLASS_MAP_FILE), {str(i): str(label) for i, label in enumerate(model.labels)})
         if self.history is not None:
-            _write_json(self._path(HISTORY_FILE), self.history)
+            write_json(self._path(HISTORY_FILE), self.history)
         if getattr(model, "eval_history", None) is not None:
             model.eval_history.plot(self.curve_path)
         self._unsaved = False
@@ -416,7 +340,7 @@ class TrainingRun:
         """The saved model's cached scores of every image of ``dataset``, or None if any is not cached."""
         if self._unsaved or not os.path.isdir(self.model_dir):
             return None
-        cached = _read_scores_file(self._path(SCORES_FILE))
+        cached = read_cached_scores(self.run_dir)
         if cached is None or cached["stamp"] != model_stamp(self.model_dir) or cached["labels"] != self.labels:
             return None
         rows = cached["rows"]

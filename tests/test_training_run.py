@@ -10,7 +10,8 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 import keras_cvcls as kc
 from keras_cvcls.datasets import make_sample
 from keras_cvcls.models import ImageClassifier, load_classifier
-from keras_cvcls.training_run import SCORES_FILE, TrainingRun
+from keras_cvcls.run_folder import SCORES_FILE
+from keras_cvcls.training_run import TrainingRun
 
 TINY = dict(backbone="resnet18", weights=None, image_size=32)
 

@@ -32,7 +32,8 @@ from ui_helpers import (
 from keras_cvcls.data import ClassificationDataset
 from keras_cvcls.datasets import make_sample
 from keras_cvcls.ui import ThumbnailCache, create_app, make_thumbnail, notebook, show, stop_all
-from keras_cvcls.training_run import CLASS_MAP_FILE, HISTORY_FILE, MODEL_DIR, SCORES_FILE, SPLIT_FILE, TrainingRun
+from keras_cvcls.run_folder import CLASS_MAP_FILE, HISTORY_FILE, MODEL_DIR, SCORES_FILE, SPLIT_FILE
+from keras_cvcls.training_run import TrainingRun
 from keras_cvcls.ui.results import counts_at
 
 A_GRID = "#a-grid"

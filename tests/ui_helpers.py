@@ -76,7 +76,7 @@ def train_tiny_run(data_dir, run_dir, *, seed=0):
 
 def write_scores_cache(run_dir, paths, labels, scores):
     """Caches scores for the run's current model by image path, as ``TrainingRun.scores`` would."""
-    from keras_cvcls.training_run import write_cached_scores
+    from keras_cvcls.run_folder import write_cached_scores
 
     write_cached_scores(run_dir, paths, labels, scores)
 

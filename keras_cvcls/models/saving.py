@@ -6,7 +6,7 @@ import os
 import keras
 
 from keras_cvcls.models.image_classifier import CLASSIFIER_FILE, MODEL_FILE
-from keras_cvcls.training_run import MODEL_DIR
+from keras_cvcls.run_folder import MODEL_DIR
 
 
 KINDS = ("ImageClassifier", "ScikitClassifier")
