@@ -59,6 +59,7 @@ _EXPORTS = {
     "ScoringResult": "keras_cvcls.scoring_result",
     "run_loadtest": "keras_cvcls.serving",
     "EvalHistory": "keras_cvcls.training",
+    "TrainingRun": "keras_cvcls.training_run",
     "train_run": "keras_cvcls.training_run",
     "EfficientNetLite": "keras_cvcls.models",
     "UnsafeCheckpointError": "keras_cvcls.models",

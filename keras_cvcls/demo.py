@@ -39,30 +39,29 @@ def run_demo(out_dir="demo-output", *, images_per_label=60, image_size=96, seed=
     print(f"one epoch: {count} images in {elapsed:.2f}s; batch {tuple(images.shape)}, labels {labels.numpy()[:8]}...")
 
     step("4. Train: the pretrained EfficientNet-Lite0 (ImageNet weights, offline), fine-tune recipe")
-    from keras_cvcls.training_run import train_run
+    from keras_cvcls.training_run import TrainingRun, train_run
 
     run_dir = os.path.join(out_dir, "run")
     trained = train_run(data_dir, run_dir, seed=seed)
+    run = TrainingRun.load(run_dir)
     chance = 1 / len(dataset.labels)
     print(f"eval accuracy per stage (head, then unfrozen epochs): {[round(a, 3) for a in trained['history']['eval_accuracy']]}")
     print(f"final eval accuracy {trained['eval_accuracy']:.3f} (chance {chance:.3f}); trained in "
           f"{trained['train_seconds']:.1f}s with {trained['weights']} weights; run folder {run_dir}")
 
     step("5. Evaluate on the held-out split, write the HTML report")
-    from keras_cvcls.cli.evaluate_command import evaluate_run
-
     report = os.path.join(out_dir, "report.html")
-    evaluation, metrics = evaluate_run(run_dir, report=report)
+    evaluation = run.evaluate(report=report)
+    metrics = evaluation.to_dict()
     print(f"accuracy {metrics['accuracy']:.3f}, class-averaged {metrics['class_avg_accuracy']:.3f}, "
           f"macro ROC AUC {metrics['roc_auc'].get('macro') or float('nan'):.3f}")
     print(f"most confused: {evaluation.most_confused()[:3]}")
-    print(f"report: {report}; training curve: {os.path.join(run_dir, 'training_curve.png')}")
+    print(f"report: {report}; training curve: {run.curve_path}")
 
     step("6. Export a SavedModel for TensorFlow Serving")
     from keras_cvcls.export import export_for_serving
-    from keras_cvcls.models import load_classifier
 
-    classifier = load_classifier(run_dir)
+    classifier = run.model
     models_dir = os.path.join(out_dir, "models", "demo")
     version_dir = export_for_serving(classifier, models_dir)
     print(f"exported {version_dir} (signatures serving_default: image_bytes -> scores, classes; predict_images)")

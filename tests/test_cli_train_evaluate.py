@@ -9,7 +9,7 @@ from keras_cvcls.cli.main import main
 from keras_cvcls.datasets import make_sample
 from keras_cvcls.evaluation import ClassificationEvaluation
 from keras_cvcls.models import ImageClassifier, ScikitClassifier, load_classifier
-from keras_cvcls.training import run_dir as rd
+from keras_cvcls.training_run import TrainingRun
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,11 @@ def test_train_json_and_run_folder(trained_run, capsys):
     assert result["train_images_per_s"] > 0 and result["run_dir"] == os.path.abspath(run)
     for name in ("model", "class_map.json", "split.json", "history.json", "training_curve.png", "logs"):
         assert os.path.exists(os.path.join(run, name)), name
-    split = rd.read_json(os.path.join(run, "split.json"))
+    with open(os.path.join(run, "split.json"), encoding="utf-8") as f:
+        split = json.load(f)
     assert len(split["train"]) == 21 and len(split["test"]) == 9 and not set(split["train"]) & set(split["test"])
-    assert rd.read_json(os.path.join(run, "class_map.json")) == {"0": "checks", "1": "dots", "2": "stripes"}
+    with open(os.path.join(run, "class_map.json"), encoding="utf-8") as f:
+        assert json.load(f) == {"0": "checks", "1": "dots", "2": "stripes"}
     model = load_classifier(run)
     assert isinstance(model, ImageClassifier) and model.training_config["lr_per_epoch"] == [0.01, 0.01, 0.001]
     assert model.training_config["weights"] == "none (random initialisation)"
@@ -55,7 +57,7 @@ def test_evaluate_json_matches_scikit_learn(trained_run, capsys, tmp_path):
     metrics = json.loads(capsys.readouterr().out)
     assert set(metrics) >= {"accuracy", "class_avg_accuracy", "per_class", "confusion_matrix", "labels", "roc_auc", "average_precision"}
     # Independent oracle: in-process scores of the held-out split, metrics by scikit-learn.
-    _, test = rd.load_split(run)
+    _, test = TrainingRun.load(run).split
     scores = load_classifier(run).predict_scores(test)
     y_true, y_pred = np.asarray(test.label_ids), scores.argmax(1)
     assert metrics["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
@@ -78,7 +80,7 @@ def test_evaluate_on_another_folder_and_errors(trained_run, capsys, tmp_path):
     assert sum(metrics["per_class"][label]["support"] for label in ("dots", "stripes")) == 6
     assert main(["evaluate", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "No saved classifier" in err and "Traceback" not in err
+    assert "Not a training run folder" in err and "Traceback" not in err
 
 
 def test_evaluation_works_for_the_scikit_classifier_too(trained_run, capsys):
@@ -86,7 +88,7 @@ def test_evaluation_works_for_the_scikit_classifier_too(trained_run, capsys):
     if not os.path.exists(os.path.join(run, "model")):
         assert main(argv) == 0
         capsys.readouterr()
-    train, test = rd.load_split(run)
+    train, test = TrainingRun.load(run).split
     svm = ScikitClassifier(load_classifier(run)).train(train, verbose=0)
     ev = ClassificationEvaluation(svm, test)
     scores = svm.predict_scores(test)

@@ -82,7 +82,7 @@ def test_ui_server_rejects_unknown_and_inapplicable_options(sample_dir):
     pytest.importorskip("aiohttp")
     from keras_cvcls.ui import UIServer, create_app
 
-    with pytest.raises(ValueError, match=r"\['page_szie'\] for UIServer\. Valid: \['page_size', .*Received: page_szie=10"):
+    with pytest.raises(ValueError, match=r"\['page_szie'\] for UIServer\. Valid: \['model', 'scores', 'labels', 'page_size', .*Received: page_szie=10"):
         UIServer(sample_dir, page_szie=10)
     # An application is built already: its options would have been dropped without a word.
     with pytest.raises(ValueError, match=r"\['page_size'\] for UIServer given an application"):

@@ -1,5 +1,6 @@
 """The browser UI: a real aiohttp server in a thread, driven by headless Chromium through Playwright."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,7 +32,9 @@ from ui_helpers import (
 from keras_cvcls.data import ClassificationDataset
 from keras_cvcls.datasets import make_sample
 from keras_cvcls.ui import ThumbnailCache, create_app, make_thumbnail, notebook, show, stop_all
-from keras_cvcls.ui.results import SCORES_FILE, counts_at
+from keras_cvcls.run_folder import CLASS_MAP_FILE, HISTORY_FILE, MODEL_DIR, SCORES_FILE, SPLIT_FILE
+from keras_cvcls.training_run import TrainingRun
+from keras_cvcls.ui.results import counts_at
 
 A_GRID = "#a-grid"
 R_GRID = "#r-grid"
@@ -193,20 +196,19 @@ def test_api_refuses_bad_input_with_messages(data_copy):
 def test_results_view_finds_mistakes_relabels_and_links(ui_page, ui_run, data_copy):
     from keras_cvcls.evaluation import ClassificationEvaluation
     from keras_cvcls.models import load_classifier
-    from keras_cvcls.training.run_dir import load_split
 
     _, run_dir = ui_run
     page = ui_page
     with served(data_copy, run_dir) as server:
         page.goto(server.url + "#results")
-        _, test = load_split(run_dir, data_dir=data_copy)
+        _, test = TrainingRun.load(run_dir, data_dir=data_copy).split
         wait_grid(page, R_GRID, 1, len(test))
 
         # Scores: computed once with the run's model, cached, equal to an independent evaluation.
         classifier = load_classifier(run_dir)
         expected = ClassificationEvaluation(classifier, test)
         with np.load(os.path.join(run_dir, SCORES_FILE)) as cached:
-            assert list(cached["ids"]) == [r.id for r in test.images]
+            assert list(cached["paths"]) == [r.path for r in test.images]
             np.testing.assert_allclose(cached["scores"], expected.scores, atol=1e-5)
         mistakes = int((expected.y_pred != expected.y_true).sum())
         summary = page.locator("#r-summary").inner_text()
@@ -271,24 +273,23 @@ def test_results_view_finds_mistakes_relabels_and_links(ui_page, ui_run, data_co
 @pytest.fixture
 def pr_run(ui_run, tmp_path):
     """The run, with cached scores replaced by spread-out synthetic ones (a 1-epoch model saturates)."""
-    from keras_cvcls.training.run_dir import read_json
-
     data_dir, run_dir = ui_run
     run_copy = tmp_path / "run"
     run_copy.mkdir()
-    copy_tree(os.path.join(run_dir, "model"), run_copy / "model", hard_links=True)
-    for name in ("split.json", "class_map.json", "history.json"):
+    copy_tree(os.path.join(run_dir, MODEL_DIR), run_copy / MODEL_DIR, hard_links=True)
+    for name in (SPLIT_FILE, CLASS_MAP_FILE, HISTORY_FILE):
         shutil.copy2(os.path.join(run_dir, name), run_copy / name)
-    labels = [read_json(str(run_copy / "class_map.json"))[str(i)] for i in range(3)]
+    run = TrainingRun.load(run_copy)
+    labels = run.labels
     dataset = ClassificationDataset.from_directory(data_dir)
     by_id = {r.id: r for r in dataset.images}
-    ids = read_json(str(run_copy / "split.json"))["test"]
+    ids = run.test_ids
     y_true = np.array([labels.index(by_id[i].label) for i in ids])
     rng = np.random.default_rng(3)
     logits = rng.normal(size=(len(ids), 3))
     logits[np.arange(len(ids)), y_true] += 1.2
     scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    write_scores_cache(str(run_copy), ids, labels, scores)
+    write_scores_cache(str(run_copy), [by_id[i].path for i in ids], labels, scores)
     return data_dir, str(run_copy), labels, y_true, scores.astype(np.float32).astype(np.float64)
 
 
@@ -387,6 +388,125 @@ def test_precision_recall_slider_matches_scikit_learn(ui_page, pr_run):
         page.screenshot(path=str(artifacts_dir() / "ui-precision-recall.png"), full_page=True)
 
 
+# ------------------------------------------------------ results without a run folder
+def test_results_and_pr_for_a_saved_model_on_a_data_folder(ui_page, ui_run, data_copy):
+    from keras_cvcls.models import load_classifier
+    from keras_cvcls.ui.app import UI_STATE
+
+    model_dir = os.path.join(ui_run[1], MODEL_DIR)  # any saved classifier folder; no run around it is used
+    dataset = ClassificationDataset.from_directory(data_copy)
+    classifier = load_classifier(model_dir)
+    expected = classifier.predict_scores(dataset)
+    assert classifier.labels == dataset.labels
+    y_true = np.asarray(dataset.label_ids)
+    page = ui_page
+    with served(data_copy, model=model_dir) as server:
+        status, info = http(server.url + "api/info")
+        assert status == 200 and info["run"] is None
+        assert info["results"] == {"source": "model", "name": "model", "report_url": "/report"}
+        status, data = http(server.url + "api/results?sort=name&page_size=500")
+        assert status == 200 and data["total"] == len(dataset) == 36  # every image of the folder
+        scores = server.app[UI_STATE].results.scores
+        np.testing.assert_allclose(scores, expected, atol=1e-5)  # rows in image-id order, as the dataset's
+        predicted = {item["id"]: item["predicted_label"] for item in data["items"]}
+        assert predicted == {r.id: dataset.labels[p] for r, p in zip(dataset.images, scores.argmax(1))}
+        summary = data["summary"]
+        assert summary["source"] == "model" and summary["run_dir"] is None and summary["num_images"] == 36
+        assert summary["accuracy"] == pytest.approx(metrics.accuracy_score(y_true, scores.argmax(1)))
+        one_hot = np.eye(3, dtype=int)[y_true]
+        status, at = http(server.url + "api/pr/at?threshold=0.4")
+        assert status == 200
+        assert at["overall"]["precision"] == metrics.precision_score(one_hot.ravel(), scores.ravel() >= 0.4, zero_division=0)
+        assert at["dots"]["recall"] == metrics.recall_score(one_hot[:, 1], scores[:, 1] >= 0.4, zero_division=0)
+        status, report = http(server.url + "report")
+        assert status == 200 and b"Evaluation of model" in report
+
+        page.goto(server.url + "#results")
+        wait_grid(page, R_GRID, 1, 36)
+        assert page.locator("#r-runbar").inner_text().startswith("Model model")
+        assert "36 images" in page.locator("#r-summary").inner_text()
+        page.goto(server.url + "#pr")
+        _wait_readout(page, "overall")
+        assert page.locator("#pr-svg polyline.curve").count() == 4
+    assert not os.path.exists(os.path.join(model_dir, SCORES_FILE))
+    with pytest.raises(ValueError, match="No saved classifier here"):
+        create_app(data_copy, model=data_copy)  # at once, not when the view opens
+
+
+def test_results_and_pr_for_scores_in_memory(ui_page, data_copy):
+    from keras_cvcls.ui import PrecisionRecallUI, ResultsUI
+
+    dataset = ClassificationDataset.from_directory(data_copy)
+    _, test = dataset.split(train_size=0.5, seed=0)
+    labels = ["stripes", "dots", "checks"]  # score columns in another order than the dataset's labels
+    y = np.array([labels.index(r.label) for r in test.images])
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(len(test), 3))
+    logits[np.arange(len(test)), y] += 1.0
+    scores = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
+    one_hot = np.eye(3, dtype=int)[y]
+    mistakes = int((scores.argmax(1) != y).sum())
+    assert mistakes > 0
+
+    ui = ResultsUI(test, scores, labels)  # cvtk's call; started, shown as an IFrame in a notebook
+    try:
+        assert ui.view_url == ui.url + "#results" and f'src="{ui.view_url}"' in ui._repr_html_()
+        status, info = http(ui.url + "api/info")
+        assert info["results"]["source"] == "scores" and info["run"] is None
+        status, data = http(ui.url + "api/results?page_size=500")
+        assert status == 200 and data["total"] == len(test) and data["summary"]["mistakes"] == mistakes
+        by_id = {item["id"]: item for item in data["items"]}
+        for r, row in zip(test.images, scores):
+            assert by_id[r.id]["predicted_label"] == labels[int(row.argmax())]
+            assert by_id[r.id]["score"] == pytest.approx(float(row.max()))
+        status, curves = http(ui.url + "api/pr")
+        assert [c["name"] for c in curves["curves"]] == ["overall", *labels]
+        assert curves["curves"][0]["average_precision"] == pytest.approx(
+            metrics.average_precision_score(one_hot.ravel(), scores.ravel())
+        )
+        status, at = http(ui.url + "api/pr/at?threshold=0.35")
+        for c, label in enumerate(labels):
+            assert at[label]["precision"] == metrics.precision_score(one_hot[:, c], scores[:, c] >= 0.35, zero_division=0)
+            assert at[label]["recall"] == metrics.recall_score(one_hot[:, c], scores[:, c] >= 0.35, zero_division=0)
+
+        # Relabelling a mistake to its predicted label: one mistake fewer, and the fix is in the sidecar.
+        wrong = next(r for r, row, t in zip(test.images, scores, y) if row.argmax() != t)
+        new_label = labels[int(scores[[r.id for r in test.images].index(wrong.id)].argmax())]
+        status, _ = http(ui.url + "api/relabel", json.dumps({"id": wrong.id, "label": new_label}).encode())
+        assert status == 200 and read_fixes(data_copy)["relabel"] == {wrong.id: new_label}
+        assert http(ui.url + "api/results")[1]["summary"]["mistakes"] == mistakes - 1
+
+        page = ui_page
+        page.goto(ui.view_url)
+        wait_grid(page, R_GRID, 1, len(test))
+        assert page.locator("#r-runbar").inner_text().startswith("Scores given in Python")
+    finally:
+        ui.stop()
+    pr = PrecisionRecallUI(test, scores, labels)
+    try:
+        assert pr.view_url.endswith("/#pr") and http(pr.url + "api/pr")[0] == 200
+    finally:
+        pr.stop()
+
+    # show() in a notebook takes the same scores; one server per dataset and scores.
+    try:
+        show(test, scores=scores, labels=labels, view="pr")
+        show(test, scores=scores, labels=list(labels), view="results")
+        (server,) = notebook._servers.values()
+        assert http(server.url + "api/info")[1]["results"]["source"] == "scores"
+    finally:
+        assert stop_all() == 1
+
+    with pytest.raises(ValueError, match="needs scores"):
+        ResultsUI(test)
+    with pytest.raises(ValueError, match="one row per image"):
+        create_app(test, scores=scores[:-1], labels=labels)
+    with pytest.raises(ValueError, match="at most one of run_dir, model and scores"):
+        create_app(test, model=data_copy, scores=scores, labels=labels)
+    with pytest.raises(ValueError, match="pass scores too"):
+        create_app(test, labels=labels)
+
+
 def test_counts_at_equals_scikit_learn():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)
@@ -456,6 +576,23 @@ def test_show_returns_an_iframe_or_the_url(data_copy, monkeypatch):
     assert not notebook._servers
 
 
+UI_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+@contextlib.contextmanager
+def ui_process(command):
+    """Runs a ``keras-cvcls ui`` command line; yields the URL it prints, then stops it."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=UI_ENV)
+    try:
+        line = process.stdout.readline()
+        failed = process.stderr.read() if process.poll() is not None else ""
+        assert line.startswith("keras-cvcls UI on http://127.0.0.1:"), (line, failed)
+        yield line.split()[3]
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 def test_cli_ui_command_serves(data_copy):
     script = (
         "import argparse, sys\n"
@@ -466,22 +603,23 @@ def test_cli_ui_command_serves(data_copy):
         "assert args.run_dir is None and args.host == '127.0.0.1'\n"
         "sys.exit(args.run(args))\n"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, "ui", data_copy, "--port", "0", "--page-size", "7"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    try:
-        line = process.stdout.readline()
-        failed = process.stderr.read() if process.poll() is not None else ""
-        assert line.startswith("keras-cvcls UI on http://127.0.0.1:"), (line, failed)
-        url = line.split()[3]
+    with ui_process([sys.executable, "-c", script, "ui", data_copy, "--port", "0", "--page-size", "7"]) as url:
         status, info = http(url + "api/info")
         assert status == 200 and info["page_size"] == 7 and info["run"] is None
         status, index = http(url)
         assert status == 200 and b"<title>keras-cvcls</title>" in index
-    finally:
-        process.terminate()
-        process.wait(30)
+
+
+def test_cli_ui_command_serves_a_saved_model(ui_run, data_copy):
+    model_dir = os.path.join(ui_run[1], MODEL_DIR)
+    command = [sys.executable, "-m", "keras_cvcls.cli.main", "ui", data_copy, "--port", "0", "--model", model_dir]
+    with ui_process(command) as url:
+        status, info = http(url + "api/info")
+        assert status == 200 and info["results"]["source"] == "model" and info["run"] is None
+        status, data = http(url + "api/results?page_size=1")
+        assert status == 200 and data["total"] == 36
+    both = subprocess.run(command + ["--run", ui_run[1]], capture_output=True, text=True, env=UI_ENV, timeout=120)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
 
 
 # ----------------------------------------------------------------- 10,000 images

@@ -74,14 +74,11 @@ def train_tiny_run(data_dir, run_dir, *, seed=0):
     )
 
 
-def write_scores_cache(run_dir, ids, labels, scores):
-    """Writes ``RUN_DIR/ui_scores.npz`` for the run's current model, as the UI would."""
-    from keras_cvcls.ui.results import SCORES_FILE, model_stamp
+def write_scores_cache(run_dir, paths, labels, scores):
+    """Caches scores for the run's current model by image path, as ``TrainingRun.scores`` would."""
+    from keras_cvcls.run_folder import write_cached_scores
 
-    np.savez(
-        os.path.join(run_dir, SCORES_FILE), ids=np.array(ids, dtype=str), labels=np.array(labels, dtype=str),
-        scores=np.asarray(scores, dtype=np.float32), model_stamp=np.array(model_stamp(run_dir)),
-    )
+    write_cached_scores(run_dir, paths, labels, scores)
 
 
 def make_tiny_png_folder(root, *, labels=("ants", "bees", "cats", "dogs"), per_label=2500, size=16):

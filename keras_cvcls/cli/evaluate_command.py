@@ -1,7 +1,6 @@
 """``keras-cvcls evaluate``: metrics, curves and an HTML report for a training run."""
 
 import json
-import os
 import sys
 
 
@@ -20,31 +19,11 @@ def register(commands):
     p.set_defaults(run=_evaluate)
 
 
-def evaluate_run(run_dir, data=None, report=None, batch_size=32):
-    """Evaluates a run; returns ``(evaluation, metrics dict)``."""
-    from keras_cvcls.data import ClassificationDataset
-    from keras_cvcls.evaluation import ClassificationEvaluation, write_report
-    from keras_cvcls.models import load_classifier
-    from keras_cvcls.training import run_dir as rd
-
-    classifier = load_classifier(run_dir)
-    if data:
-        dataset = ClassificationDataset.from_directory(data).with_labels(classifier.labels)
-    else:
-        _, dataset = rd.load_split(run_dir)
-    evaluation = ClassificationEvaluation(classifier, dataset, batch_size=batch_size)
-    if report:
-        history_path = os.path.join(run_dir, rd.HISTORY_FILE)
-        history = None
-        if os.path.exists(history_path):
-            saved = rd.read_json(history_path)
-            history = {k: saved[k] for k in ("train_accuracy", "eval_accuracy", "lr") if k in saved}
-        write_report(evaluation, report, title=f"Evaluation of {os.path.basename(os.path.abspath(run_dir))}", history=history)
-    return evaluation, evaluation.to_dict()
-
-
 def _evaluate(args):
-    _, metrics = evaluate_run(args.run_dir, args.data, args.report, args.batch_size)
+    from keras_cvcls.training_run import TrainingRun
+
+    run = TrainingRun.load(args.run_dir)
+    metrics = run.evaluate(args.data, batch_size=args.batch_size, report=args.report).to_dict()
     if args.json:
         json.dump(metrics, sys.stdout, ensure_ascii=False)
         print()

@@ -1,6 +1,5 @@
 """``keras-cvcls ui``: the browser UI (annotate, results, precision/recall) on a dataset folder."""
 
-import os
 import socket
 import sys
 
@@ -10,16 +9,22 @@ DEFAULT_PORT = 8765
 def register(commands):
     p = commands.add_parser(
         "ui",
-        help="browse and fix labels; with --run, test results and precision/recall",
+        help="browse and fix labels; with --run or --model, test results and precision/recall",
         description="Serves the browser UI on DATA_DIR: a paged grid to relabel or exclude images "
         "(fixes go to DATA_DIR/.keras_cvcls/label_fixes.json). With --run RUN_DIR, also the run's test "
         "images with predictions, precision/recall curves with a threshold slider, the HTML report "
-        "and the TensorBoard command. Works offline; stop it with Ctrl+C.",
+        "and the TensorBoard command; with --model MODEL_DIR, the same views for a saved classifier "
+        "scored on every image of DATA_DIR. Works offline; stop it with Ctrl+C.",
     )
     p.add_argument("data_dir", metavar="DATA_DIR")
     # dest run_dir: ``args.run`` is the command's entry point (main calls ``args.run(args)``).
-    p.add_argument(
+    results = p.add_mutually_exclusive_group()
+    results.add_argument(
         "--run", dest="run_dir", metavar="RUN_DIR", help="a training run folder (written by keras-cvcls train)"
+    )
+    results.add_argument(
+        "--model", metavar="MODEL_DIR",
+        help="a saved classifier (a folder written by save(), a .keras file or a run folder): results on all of DATA_DIR",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
@@ -33,7 +38,9 @@ def _ui(args):
 
     from keras_cvcls.ui.app import create_app
 
-    app = create_app(args.data_dir, args.run_dir, page_size=args.page_size, thumb_size=args.thumb_size)
+    app = create_app(
+        args.data_dir, args.run_dir, model=args.model, page_size=args.page_size, thumb_size=args.thumb_size
+    )
     try:
         sock = socket.create_server((args.host, args.port))
     except OSError as e:
@@ -42,7 +49,9 @@ def _ui(args):
     url = f"http://{host}:{sock.getsockname()[1]}/"
     print(f"keras-cvcls UI on {url}  (Ctrl+C to stop)", flush=True)
     if args.run_dir:
-        logs = os.path.join(args.run_dir, "logs")
+        from keras_cvcls.training_run import TrainingRun
+
+        logs = TrainingRun.load(args.run_dir).logs_dir
         print(f"TensorBoard: tensorboard --logdir {logs}  ->  http://localhost:6006", flush=True)
     web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
     print("keras-cvcls UI stopped", file=sys.stderr)

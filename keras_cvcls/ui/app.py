@@ -10,7 +10,7 @@ sees them.
 
 JSON API (every error is ``{"error": message}`` with a 4xx/5xx status):
 
-* ``GET /api/info`` - dataset name, labels, counts, page size, run links
+* ``GET /api/info`` - dataset name, labels, counts, page size, the results source, run links
 * ``GET /api/images?label=&status=&q=&page=&page_size=`` - one page of the annotation grid
 * ``POST /api/relabel`` ``{"id", "label"}``, ``POST /api/exclude`` ``{"id", "excluded"}``
 * ``POST /api/reload`` - re-read the label-fix sidecar
@@ -27,6 +27,8 @@ import logging
 import math
 import os
 import shlex
+import shutil
+import tempfile
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATUS_MODES = ("all", "included", "excluded", "relabeled")
 MAX_PAGE_SIZE = 500
-REPORT_FILE = "report.html"
 TENSORBOARD_URL = "http://localhost:6006"
 NO_CACHE = {"Cache-Control": "no-cache"}
 
@@ -181,19 +182,16 @@ class _Catalog:
 class _UIState:
     """The application's state and request handlers."""
 
-    def __init__(self, dataset, run_dir, *, page_size, thumb_size, thumb_cache_dir, batch_size):
+    def __init__(self, dataset, results, *, page_size, thumb_size, thumb_cache_dir):
         self.dataset = dataset
         self.catalog = _Catalog(dataset)
         self.page_size = page_size
         self.thumbs = ThumbnailCache(thumb_cache_dir or default_cache_dir(dataset.root), size=thumb_size)
         self.thumb_pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="keras-cvcls-thumbs")
         self.work_pool = ThreadPoolExecutor(1, thread_name_prefix="keras-cvcls-ui")
-        self.run_dir = os.path.abspath(os.fspath(run_dir)) if run_dir is not None else None
-        self.results = None
-        if self.run_dir is not None:
-            from keras_cvcls.ui.results import RunResults
-
-            self.results = RunResults(self.run_dir, dataset, batch_size=batch_size)
+        self.results = results
+        self.run = results.run if results is not None else None
+        self._report_dir = None  # a temporary folder for the report when there is no run folder
         self._results_future = None
         self._report_version = None
         self._report_lock = None
@@ -207,20 +205,25 @@ class _UIState:
     async def on_cleanup(self, app):
         self.thumb_pool.shutdown(wait=False, cancel_futures=True)
         self.work_pool.shutdown(wait=False, cancel_futures=True)
+        if self._report_dir is not None:
+            shutil.rmtree(self._report_dir, ignore_errors=True)
 
     def _start_results(self):
         future = asyncio.get_running_loop().run_in_executor(self.work_pool, self.results.load)
 
         def report(f):
             if not f.cancelled() and f.exception() is not None:
-                log.error("Scoring the run's test images failed: %s", f.exception())
+                log.error("Scoring the images failed: %s", f.exception())
 
         future.add_done_callback(report)
         self._results_future = future
 
     async def _loaded_results(self):
         if self.results is None:
-            raise _json_error(404, "No training run: start the UI with --run RUN_DIR (or run=... in show()).")
+            raise _json_error(
+                404, "No results: start the UI with --run RUN_DIR or --model MODEL_DIR (or run=, model= or "
+                "scores= in show())."
+            )
         if self._results_future is None:
             self._start_results()
         try:
@@ -228,7 +231,7 @@ class _UIState:
         except ValueError:
             raise
         except Exception as e:  # noqa: BLE001 - reported to the page, with its message
-            raise _json_error(500, f"Scoring the run's test images failed: {type(e).__name__}: {e}") from None
+            raise _json_error(500, f"Scoring the images failed: {type(e).__name__}: {e}") from None
         return self.results
 
     # ---------------------------------------------------------------- helpers
@@ -250,13 +253,18 @@ class _UIState:
             raise _json_error(404, f"No such image in the dataset. Received: id={image_id!r}")
         return record
 
-    def _run_info(self):
-        if self.run_dir is None:
+    def _results_info(self):
+        if self.results is None:
             return None
-        logs = os.path.join(self.run_dir, "logs")
+        return {"source": self.results.source, "name": self.results.name, "report_url": "/report"}
+
+    def _run_info(self):
+        if self.run is None:
+            return None
+        logs = self.run.logs_dir
         return {
-            "run_dir": self.run_dir,
-            "name": os.path.basename(self.run_dir),
+            "run_dir": self.run.run_dir,
+            "name": self.run.name,
             "logs_dir": logs,
             "logs_exist": os.path.isdir(logs),
             "tensorboard_command": f"tensorboard --logdir {shlex.quote(logs)}",
@@ -284,6 +292,7 @@ class _UIState:
                 **self.catalog.counts(),
                 "num_skipped": sum(1 for s in self.dataset.skipped if s.error),
                 "page_size": self.page_size,
+                "results": self._results_info(),
                 "run": self._run_info(),
             }
         )
@@ -365,24 +374,27 @@ class _UIState:
         results = await self._loaded_results()
         return web.json_response(results.at_threshold(request.query.get("threshold", "0.5")))
 
-    async def report(self, request):
-        from keras_cvcls.evaluation import write_report
-        from keras_cvcls.training import run_dir as rd
+    def _report_path(self):
+        if self.run is not None:
+            return self.run.report_path
+        if self._report_dir is None:
+            self._report_dir = tempfile.mkdtemp(prefix="keras-cvcls-report-")
+        return os.path.join(self._report_dir, "report.html")
 
+    def _write_report(self, evaluation, path):
+        if self.run is not None:
+            return self.run.write_report(evaluation, path)
+        from keras_cvcls.evaluation import write_report
+
+        return write_report(evaluation, path, title=f"Evaluation of {self.results.name}")
+
+    async def report(self, request):
         results = await self._loaded_results()
-        path = os.path.join(self.run_dir, REPORT_FILE)
+        path = self._report_path()
         async with self._report_lock:
             stale = self._report_version != self.catalog.version or not os.path.isfile(path)
             if stale or request.query.get("refresh") == "1":
-                history = None
-                history_path = os.path.join(self.run_dir, rd.HISTORY_FILE)
-                if os.path.isfile(history_path):
-                    saved = rd.read_json(history_path)
-                    history = {k: saved[k] for k in ("train_accuracy", "eval_accuracy", "lr") if k in saved} or None
-                write = functools.partial(
-                    write_report, results.evaluation(), path,
-                    title=f"Evaluation of {os.path.basename(self.run_dir)}", history=history,
-                )
+                write = functools.partial(self._write_report, results.evaluation(), path)
                 await asyncio.get_running_loop().run_in_executor(self.work_pool, write)
                 self._report_version = self.catalog.version
         return web.FileResponse(path, headers=NO_CACHE)
@@ -391,24 +403,34 @@ class _UIState:
 UI_STATE = web.AppKey("keras_cvcls_ui_state", _UIState)
 
 
-def create_app(data_dir, run_dir=None, *, page_size=60, thumb_size=160, thumb_cache_dir=None, batch_size=32):
+def create_app(
+    data_dir, run_dir=None, *, model=None, scores=None, labels=None, page_size=60, thumb_size=160,
+    thumb_cache_dir=None, batch_size=32,
+):
     """Builds the UI's aiohttp application.
 
     The dataset is read here, once (a large folder's first read checks every
-    image; later reads use the check cache). With ``run_dir``, the run's test
-    images are scored in a background thread when the application starts
-    (or read from ``RUN_DIR/ui_scores.npz``).
+    image; later reads use the check cache). The results and precision/recall
+    views need scores, from one of three sources: ``run_dir`` (the run's test
+    images, scored by its model, cached in the run folder), ``model`` (every image
+    of the dataset, scored by a saved classifier) or ``scores`` (computed elsewhere,
+    one row per image of the dataset). A run or model scores in a background thread
+    when the application starts.
 
     Args:
         data_dir: a folder with one subfolder per label, or a
             :class:`~keras_cvcls.data.ClassificationDataset` (shared: fixes made in
             the UI change it).
-        run_dir: a training run folder for the results and precision/recall views, or None.
+        run_dir: a training run folder, or None.
+        model: a saved classifier (a path :func:`~keras_cvcls.models.load_classifier` reads,
+            or a classifier object), or None.
+        scores: an array ``[len(dataset.images), len(labels)]`` of class probabilities, or None.
+        labels: the class names of the columns of ``scores``; default: the dataset's labels.
         page_size: images per page by default (the page can ask for up to 500).
         thumb_size: longest side of thumbnails, in pixels.
         thumb_cache_dir: where thumbnails are cached (default ``DATA_DIR/.keras_cvcls/thumbs``,
             or a temp folder when the data folder is read-only).
-        batch_size: batch size for scoring the run's test images.
+        batch_size: batch size for scoring.
 
     Returns:
         An ``aiohttp.web.Application``; run it with ``aiohttp.web.run_app`` or
@@ -416,22 +438,35 @@ def create_app(data_dir, run_dir=None, *, page_size=60, thumb_size=160, thumb_ca
 
     Raises:
         ValueError: if ``data_dir`` is not a dataset folder, ``run_dir`` not a run folder,
-            or ``page_size`` is out of range.
+            more than one source is given, ``labels`` comes without ``scores``, the scores'
+            shape does not fit, or ``page_size`` is out of range.
 
     Example:
         >>> from aiohttp import web
         >>> web.run_app(create_app("photos/", run_dir="runs/1"), host="127.0.0.1", port=8765)
+        >>> web.run_app(create_app(test_set, scores=model.predict_scores(test_set), labels=model.labels))
     """
+    from keras_cvcls.ui.results import Results
+
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be an int between 1 and {MAX_PAGE_SIZE}. Received: page_size={page_size!r}")
+    given = [name for name, value in (("run_dir", run_dir), ("model", model), ("scores", scores)) if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"Give at most one of run_dir, model and scores. Received: {', '.join(given)}")
+    if labels is not None and scores is None:
+        raise ValueError("labels names the columns of scores; pass scores too. Received: labels without scores")
     if isinstance(data_dir, ClassificationDataset):
         dataset = data_dir
     else:
         dataset = ClassificationDataset.from_directory(data_dir)
-    state = _UIState(
-        dataset, run_dir, page_size=page_size, thumb_size=thumb_size, thumb_cache_dir=thumb_cache_dir,
-        batch_size=batch_size,
-    )
+    results = None
+    if run_dir is not None:
+        results = Results.from_run(run_dir, dataset, batch_size=batch_size)
+    elif model is not None:
+        results = Results.from_classifier(model, dataset, batch_size=batch_size)
+    elif scores is not None:
+        results = Results.from_scores(dataset, scores, labels)
+    state = _UIState(dataset, results, page_size=page_size, thumb_size=thumb_size, thumb_cache_dir=thumb_cache_dir)
     app = web.Application(middlewares=[_errors_as_json], client_max_size=1 << 20)
     app[UI_STATE] = state
     app.on_startup.append(state.on_startup)

@@ -22,9 +22,9 @@ class UIServer:
         host: address to bind; keep ``127.0.0.1`` unless others should reach the UI
             (it can change labels and has no log-in).
         port: port to bind; 0 picks a free one (see :attr:`port` after :meth:`start`).
-        **app_kwargs: passed to :func:`~keras_cvcls.ui.app.create_app` (``page_size``, ``thumb_size``,
-            ``thumb_cache_dir``, ``batch_size``); an unknown name raises ``ValueError``, and so does
-            any of them when ``data`` is an application.
+        **app_kwargs: passed to :func:`~keras_cvcls.ui.app.create_app` (``model``, ``scores``,
+            ``labels``, ``page_size``, ``thumb_size``, ``thumb_cache_dir``, ``batch_size``); an unknown
+            name raises ``ValueError``, and so does any of them when ``data`` is an application.
 
     Example:
         >>> with UIServer("photos/", run_dir="runs/1") as server:
@@ -88,19 +88,25 @@ class UIServer:
         self.stop()
 
 
-def show(dataset_or_dir, run=None, port=None, *, view="annotate", host="127.0.0.1", width="100%", height=760):
+def show(
+    dataset_or_dir, run=None, port=None, *, model=None, scores=None, labels=None, view="annotate",
+    host="127.0.0.1", width="100%", height=760,
+):
     """Shows the UI in a notebook: starts it in a background thread and returns an IFrame.
 
-    The server is started once per dataset, run and port, and reused by later
-    calls. The three views are cvtk's three widgets: ``"annotate"`` (fix labels),
-    ``"results"`` (test images, predictions, mistakes) and ``"pr"`` (precision /
-    recall with a threshold slider); the last two need ``run``.
+    The server is started once per dataset, results source and port, and reused by
+    later calls. The three views are cvtk's three widgets: ``"annotate"`` (fix labels),
+    ``"results"`` (scored images, predictions, mistakes) and ``"pr"`` (precision /
+    recall with a threshold slider); the last two need ``run``, ``model`` or ``scores``.
 
     Args:
         dataset_or_dir: a dataset folder or a :class:`~keras_cvcls.data.ClassificationDataset`
             (shared with the UI: fixes made there change it).
         run: a training run folder, or None.
         port: port to serve on (default: a free one).
+        model: a saved classifier (a path or a classifier object) scoring every image, or None.
+        scores: class probabilities, one row per image of ``dataset_or_dir``, or None.
+        labels: the class names of the columns of ``scores`` (default: the dataset's labels).
         view: the view to open: ``"annotate"``, ``"results"`` or ``"pr"``.
         host: address to bind.
         width: IFrame width.
@@ -122,11 +128,12 @@ def show(dataset_or_dir, run=None, port=None, *, view="annotate", host="127.0.0.
         data_key = os.path.abspath(os.fspath(dataset_or_dir))
     else:
         data_key = id(dataset_or_dir)  # the server keeps the dataset alive, so the id stays its own
-    key = (data_key, os.path.abspath(os.fspath(run)) if run is not None else None, port, host)
+    sources = (_source_key(run), _source_key(model), _source_key(scores), None if labels is None else tuple(labels))
+    key = (data_key, *sources, port, host)
     with _servers_lock:
         server = _servers.get(key)
         if server is None or not server.running:
-            server = UIServer(dataset_or_dir, run, host=host, port=port or 0)
+            server = UIServer(dataset_or_dir, run, model=model, scores=scores, labels=labels, host=host, port=port or 0)
             server.start()
             _servers[key] = server
     url = f"{server.url}#{view}"
@@ -135,6 +142,15 @@ def show(dataset_or_dir, run=None, port=None, *, view="annotate", host="127.0.0.
     except ImportError:
         return url
     return IFrame(url, width=width, height=height)
+
+
+def _source_key(value):
+    """A path by its absolute form; an object by its id (the server keeps it alive, so the id stays its own)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        return os.path.abspath(os.fspath(value))
+    return id(value)
 
 
 def stop_all():

@@ -1,40 +1,25 @@
-"""A training run's predictions on its test split, for the results and precision/recall views.
+"""Scores of a classifier on images of a dataset, for the results and precision/recall views.
 
-The run's classifier scores the test images once; the scores are cached in
-``RUN_DIR/ui_scores.npz`` with the image ids, the class names and a stamp of
-the saved model, so a restart of the UI (or another UI on the same run) reads
-them back without loading TensorFlow's model at all. True labels are *not*
-cached: they are read from the dataset, with its label fixes, every time the
-evaluation is rebuilt, so relabelling an image updates the mistakes, losses
-and curves at once.
+The scores come from one of three sources (see :class:`Results`): a training run
+(its test images, scored by its model and cached by :meth:`TrainingRun.scores` in
+the run folder, so a restart of the UI reads them back without loading the
+model), any saved classifier (every image of the dataset), or scores computed
+elsewhere and passed in memory. True labels are *not* taken from the source:
+they are read from the dataset, with its label fixes, every time the evaluation
+is rebuilt, so relabelling an image updates the mistakes, losses and curves at
+once.
 """
 
 import dataclasses
-import hashlib
 import os
 
 import numpy as np
 from sklearn import metrics
 
-from keras_cvcls.training import run_dir as rd
-
-SCORES_FILE = "ui_scores.npz"
 MAX_CURVE_POINTS = 1500
 SORT_MODES = ("loss", "score", "-score", "name")
 SHOW_MODES = ("all", "mistakes", "correct")
-
-
-def model_stamp(run_dir):
-    """Returns a digest of the names, sizes and modification times of the files in ``RUN_DIR/model``."""
-    model_dir = os.path.join(os.fspath(run_dir), rd.MODEL_DIR)
-    digest = hashlib.sha1()
-    for dirpath, dirnames, filenames in os.walk(model_dir):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = os.path.join(dirpath, name)
-            st = os.stat(path)
-            digest.update(f"{os.path.relpath(path, model_dir)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+SOURCES = ("run", "model", "scores")
 
 
 def counts_at(y_binary, scores, threshold):
@@ -94,100 +79,155 @@ def _curve(y_binary, scores, precision_recall_curve=None):
     }
 
 
-class RunResults:
-    """Scores of a run's classifier on the run's test images, and the views built on them.
+class Results:
+    """Scores of a classifier on images of a dataset, and the views built on them.
+
+    Make one with :meth:`from_run`, :meth:`from_classifier` or :meth:`from_scores`.
 
     Args:
-        run_dir: a training run folder (``split.json`` and ``model/``).
-        dataset: the :class:`~keras_cvcls.data.ClassificationDataset` of the run's data
-            folder; its label fixes give the true labels. Test ids missing from it are
-            left out (see :attr:`missing`).
-        batch_size: batch size for scoring.
-
-    Raises:
-        ValueError: if ``run_dir`` has no ``split.json``.
+        dataset: the :class:`~keras_cvcls.data.ClassificationDataset` shown; its label
+            fixes give the true labels.
+        ids: the ids of the scored images (rows of :attr:`scores`).
+        score: a callable returning ``(labels, scores, from_cache)`` for those images,
+            called once, by :meth:`load`.
+        source: ``"run"``, ``"model"`` or ``"scores"``.
+        name: what the scores are of (the run or model folder's name).
+        run: the :class:`~keras_cvcls.training_run.TrainingRun` for ``source="run"``.
+        missing: how many images of the source are not in the dataset.
 
     Example:
-        >>> results = RunResults("runs/1", ClassificationDataset.from_directory("photos/")).load()
+        >>> results = Results.from_run("runs/1", ClassificationDataset.from_directory("photos/")).load()
         >>> results.evaluation().compute_accuracy()
     """
 
-    def __init__(self, run_dir, dataset, *, batch_size=32):
-        self.run_dir = os.path.abspath(os.fspath(run_dir))
-        split_path = os.path.join(self.run_dir, rd.SPLIT_FILE)
-        if not os.path.isfile(split_path):
-            raise ValueError(
-                f"Not a training run folder (no {rd.SPLIT_FILE}). Received: run_dir={os.fspath(run_dir)!r}"
-            )
+    def __init__(self, dataset, ids, score, *, source, name, run=None, missing=0):
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}. Received: source={source!r}")
         self.dataset = dataset
-        self.batch_size = batch_size
-        split = rd.read_json(split_path)
-        known = {r.id for r in dataset.images} | {r.id for r in dataset.excluded}
-        self.ids = [i for i in split["test"] if i in known]
-        self.missing = len(split["test"]) - len(self.ids)
+        self.ids = list(ids)
+        self.source = source
+        self.name = name
+        self.run = run
+        self.missing = missing
         self.labels = None
         self.scores = None
         self.from_cache = False
+        self._score = score
         self._evaluation = None
 
-    @property
-    def scores_path(self):
-        """``RUN_DIR/ui_scores.npz``."""
-        return os.path.join(self.run_dir, SCORES_FILE)
+    @classmethod
+    def from_run(cls, run_dir, dataset, *, batch_size=32):
+        """The run's test images that are in ``dataset`` (excluded ones too), scored by the run's model.
+
+        Raises:
+            ValueError: if ``run_dir`` is not a training run folder.
+        """
+        from keras_cvcls.training_run import TrainingRun
+
+        run = TrainingRun.load(run_dir)
+        known = {r.id for r in [*dataset.images, *dataset.excluded]}
+        ids = [i for i in run.test_ids if i in known]
+
+        def score(images):
+            scores = run.cached_scores(images)
+            if scores is not None:
+                return run.labels, scores, True
+            return run.labels, run.scores(images, batch_size=batch_size), False
+
+        return cls(dataset, ids, score, source="run", name=run.name, run=run, missing=len(run.test_ids) - len(ids))
+
+    @classmethod
+    def from_classifier(cls, classifier, dataset, *, batch_size=32):
+        """Every image of ``dataset`` (excluded ones too), scored by a classifier.
+
+        Args:
+            classifier: a saved classifier's path (anything :func:`~keras_cvcls.models.load_classifier`
+                reads; loaded on first use) or a classifier object (``labels`` and ``predict_scores``).
+            dataset: the dataset.
+            batch_size: batch size for scoring.
+
+        Raises:
+            ValueError: if ``classifier`` is neither a saved classifier's path nor a classifier.
+        """
+        if isinstance(classifier, (str, os.PathLike)):
+            from keras_cvcls.models.saving import find_saved_classifier
+
+            find_saved_classifier(classifier)  # a wrong path fails now, not when the view opens
+            name = os.path.basename(os.path.abspath(os.fspath(classifier)))
+        elif hasattr(classifier, "labels") and hasattr(classifier, "predict_scores"):
+            name = getattr(classifier, "name", None) or type(classifier).__name__
+        else:
+            raise ValueError(
+                "model must be a saved classifier's path or a classifier (with labels and predict_scores). "
+                f"Received: model of type {type(classifier).__name__}"
+            )
+
+        def score(images):
+            model = classifier
+            if isinstance(model, (str, os.PathLike)):
+                from keras_cvcls.models import load_classifier
+
+                model = load_classifier(model)
+            scores = model.predict_scores(images, batch_size=batch_size)
+            return [str(label) for label in model.labels], np.asarray(scores, dtype=np.float32), False
+
+        ids = [r.id for r in [*dataset.images, *dataset.excluded]]
+        return cls(dataset, ids, score, source="model", name=name)
+
+    @classmethod
+    def from_scores(cls, dataset, scores, labels=None):
+        """Scores computed elsewhere: one row per image of ``dataset.images``, in that order.
+
+        Args:
+            dataset: the dataset scored (e.g. a test split).
+            scores: array ``[len(dataset), len(labels)]`` of class probabilities.
+            labels: the class names of the score columns (e.g. the model's ``labels``);
+                default: the dataset's labels.
+
+        Raises:
+            ValueError: if the shapes disagree or a score is not finite.
+
+        Example:
+            >>> Results.from_scores(test, model.predict_scores(test), model.labels)
+        """
+        labels = [str(label) for label in (dataset.labels if labels is None else labels)]
+        if len(set(labels)) != len(labels) or not labels:
+            raise ValueError(f"labels must be unique class names. Received: labels={labels!r}")
+        ids = [r.id for r in dataset.images]
+        try:
+            scores = np.asarray(scores, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ValueError(f"scores must be an array of numbers. Received: scores of type {type(scores).__name__}") from None
+        if scores.shape != (len(ids), len(labels)):
+            raise ValueError(
+                f"scores must have one row per image of the dataset and one column per label: shape "
+                f"({len(ids)}, {len(labels)}). Received: scores with shape {scores.shape}"
+            )
+        if not np.isfinite(scores).all():
+            raise ValueError("scores must be finite. Received: scores with NaN or infinite values")
+        return cls(dataset, ids, lambda images: (labels, scores, False), source="scores", name="scores")
 
     # ------------------------------------------------------------------ scores
     def load(self):
-        """Reads the cached scores, or scores the test images and caches them; returns ``self``.
+        """Gets the scores from the source (once); returns ``self``.
 
         Raises:
-            ValueError: if the run has no saved classifier or no test image is left.
+            ValueError: if the classifier cannot be loaded or no image is left to score.
         """
         if self.scores is not None:
             return self
         if not self.ids:
-            raise ValueError(f"No test image of the run is in the data folder. Received: run_dir={self.run_dir!r}")
-        stamp = model_stamp(self.run_dir)
-        if self._read_cache(stamp):
-            self.from_cache = True
-            return self
+            raise ValueError(f"No image of the {self.source} {self.name!r} is in the data folder.")
         from keras_cvcls.data import ClassificationDataset
-        from keras_cvcls.models import load_classifier
 
-        classifier = load_classifier(self.run_dir)
-        labels = [str(label) for label in classifier.labels]
         by_id = {r.id: r for r in [*self.dataset.images, *self.dataset.excluded]}
-        # Every test image is scored, excluded ones too (they may come back); the label
-        # given to the pipeline is irrelevant to the scores.
-        records = [dataclasses.replace(by_id[i], label=labels[0], original_label=labels[0]) for i in self.ids]
-        scores = classifier.predict_scores(ClassificationDataset(records, labels), batch_size=self.batch_size)
-        self.labels, self.scores = labels, np.asarray(scores, dtype=np.float32)
-        self._write_cache(stamp)
+        # Excluded images are scored too (they may come back); the label given to the
+        # pipeline is irrelevant to the scores.
+        first = self.dataset.labels[0]
+        records = [dataclasses.replace(by_id[i], label=first, original_label=first) for i in self.ids]
+        labels, scores, self.from_cache = self._score(ClassificationDataset(records, self.dataset.labels))
+        self.labels, self.scores = list(labels), np.asarray(scores, dtype=np.float32)
         return self
-
-    def _read_cache(self, stamp):
-        if not os.path.isfile(self.scores_path):
-            return False
-        try:
-            with np.load(self.scores_path, allow_pickle=False) as data:
-                if str(data["model_stamp"]) != stamp:
-                    return False
-                index = {str(i): n for n, i in enumerate(data["ids"].tolist())}
-                if any(i not in index for i in self.ids):
-                    return False
-                self.labels = [str(label) for label in data["labels"].tolist()]
-                self.scores = np.asarray(data["scores"], dtype=np.float32)[[index[i] for i in self.ids]]
-        except (OSError, ValueError, KeyError):
-            return False  # an unreadable cache is simply recomputed
-        return True
-
-    def _write_cache(self, stamp):
-        tmp = self.scores_path + ".tmp.npz"
-        try:
-            np.savez(tmp, ids=np.array(self.ids, dtype=str), labels=np.array(self.labels, dtype=str),
-                     scores=self.scores, model_stamp=np.array(stamp))
-            os.replace(tmp, self.scores_path)
-        except OSError:
-            pass  # a read-only run folder only costs scoring again next time
 
     # -------------------------------------------------------------- evaluation
     def invalidate(self):
@@ -195,7 +235,7 @@ class RunResults:
         self._evaluation = None
 
     def evaluation(self):
-        """The evaluation of the test images that are not excluded and whose label the model knows.
+        """The evaluation of the scored images that are not excluded and whose label the model knows.
 
         Returns:
             A ``ClassificationEvaluation`` with ``paths``; the image ids are in :attr:`evaluation_ids`.
@@ -216,7 +256,7 @@ class RunResults:
                 y_true.append(index[record.label])
                 paths.append(record.path)
             if not rows:
-                raise ValueError("Every test image is excluded or has a label the model does not know.")
+                raise ValueError("Every scored image is excluded or has a label the model does not know.")
             evaluation = ClassificationEvaluation.from_scores(
                 np.array(y_true, dtype=np.int64), self.scores[rows].astype(np.float64), self.labels, paths=paths
             )
@@ -234,7 +274,9 @@ class RunResults:
         ev = self.evaluation()
         mistakes = int(np.count_nonzero(ev.y_pred != ev.y_true))
         return {
-            "run_dir": self.run_dir,
+            "source": self.source,
+            "name": self.name,
+            "run_dir": self.run.run_dir if self.run is not None else None,
             "labels": list(self.labels),
             "num_images": int(len(ev.y_true)),
             "num_excluded_or_unknown": len(self.ids) - int(len(ev.y_true)),

@@ -12,7 +12,7 @@
   document.getElementById("dataset-name").textContent = `${info.name} \u00b7 ${info.labels.length} labels`;
   document.title = `keras-cvcls \u00b7 ${info.name}`;
   const views = { annotate: new AnnotateView(info) };
-  if (info.run) {
+  if (info.results) {
     views.results = new ResultsView(info);
     views.pr = new PrecisionRecallView(info);
   } else {

@@ -29,7 +29,7 @@ class PrecisionRecallView {
     this.inFlight = false;
     this.pending = false;
     this.last = null;
-    document.getElementById("p-runbar").replaceChildren(...KC.runbar(info.run));
+    document.getElementById("p-runbar").replaceChildren(...KC.runbar(info));
     this.slider.addEventListener("input", () => {
       this.number.value = this.slider.value;
       this.update();
@@ -54,7 +54,7 @@ class PrecisionRecallView {
     }
     // Curves are fetched on every visit: labels fixed in the other views change them.
     this.readout.dataset.state = "loading";
-    if (!this.data) KC.status("Scoring the test images (the first time only)\u2026", "");
+    if (!this.data) KC.status("Scoring the images (the first time only)\u2026", "");
     const current = params.get("curve") || this.curveSelect.value || "overall";
     try {
       this.data = await KC.api("/api/pr");

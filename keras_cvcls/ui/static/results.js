@@ -1,7 +1,16 @@
-// The results view: the run's test images with true and predicted labels; relabel label errors here.
+// The results view: the scored images with true and predicted labels; relabel label errors here.
 "use strict";
 
-KC.runbar = function (run) {
+// What the scores are of (a run, with its TensorBoard command; a model; scores given in Python) and the report link.
+KC.runbar = function (info) {
+  const results = info.results;
+  const report = KC.el("a", { href: results.report_url, target: "_blank", rel: "noopener", class: "report-link" },
+    "HTML evaluation report");
+  const run = info.run;
+  if (!run) {
+    const what = results.source === "model" ? ["Model ", KC.el("strong", {}, results.name)] : ["Scores given in Python"];
+    return [KC.el("span", {}, ...what), report];
+  }
   const command = KC.el("code", { class: "tb-command" }, run.tensorboard_command);
   const copy = KC.el("button", { type: "button", class: "small" }, "copy");
   copy.addEventListener("click", async () => {
@@ -17,7 +26,7 @@ KC.runbar = function (run) {
     KC.el("span", { class: "tensorboard" }, "TensorBoard: ", command, " ", copy, " then open ",
       KC.el("a", { href: run.tensorboard_url, target: "_blank", rel: "noopener", class: "tb-link" }, run.tensorboard_url),
       run.logs_exist ? null : KC.el("span", { class: "muted" }, " (no logs/ folder yet)")),
-    KC.el("a", { href: run.report_url, target: "_blank", rel: "noopener", class: "report-link" }, "HTML evaluation report"),
+    report,
   ];
 };
 
@@ -32,7 +41,7 @@ class ResultsView {
     const labelOptions = [["", "any"], ...info.labels.map((l) => [l, l])];
     KC.fillSelect(this.label, labelOptions, "");
     KC.fillSelect(this.predicted, labelOptions, "");
-    document.getElementById("r-runbar").replaceChildren(...KC.runbar(info.run));
+    document.getElementById("r-runbar").replaceChildren(...KC.runbar(info));
     document.getElementById("r-keys").replaceChildren(...KC.keysLegend(info.labels));
     this.grid = new PagedGrid({
       grid: document.getElementById("r-grid"),
@@ -67,7 +76,7 @@ class ResultsView {
 
   showSummary(s) {
     const parts = [
-      KC.el("span", {}, `${s.num_images} test images`),
+      KC.el("span", {}, `${s.num_images} ${s.source === "run" ? "test images" : "images"}`),
       KC.el("span", { class: "mistakes" }, `${s.mistakes} mistakes`),
       KC.el("span", {}, `accuracy ${KC.fmt(s.accuracy, 3)}`),
       KC.el("span", {}, `class-averaged ${KC.fmt(s.class_avg_accuracy, 3)}`),
@@ -109,7 +118,7 @@ class ResultsView {
     if (params.has("sort")) this.sort.value = params.get("sort");
     if (params.has("label")) this.label.value = params.get("label");
     if (params.has("predicted")) this.predicted.value = params.get("predicted");
-    this.summary.textContent = "Scoring the test images (the first time only)\u2026";
+    this.summary.textContent = "Scoring the images (the first time only)\u2026";
     this.grid.load(Number(params.get("page")) || this.grid.page || 1);
   }
 
