@@ -6,6 +6,7 @@ checks that the widget shows the dataset's thumbnails and that fixes made in it,
 with the mouse and the keyboard, reach the dataset's sidecar file.
 """
 
+import importlib
 import json
 import os
 import secrets
@@ -94,6 +95,13 @@ def test_show_modes_outside_a_kernel(data_dir):
         assert stop_all() == 1
 
 
+def test_widget_without_anywidget_names_the_extra(monkeypatch):
+    monkeypatch.delitem(sys.modules, "keras_cvcls.ui.widget")
+    monkeypatch.setitem(sys.modules, "anywidget", None)  # not installed
+    with pytest.raises(ImportError, match=r"pip install 'keras-cvcls\[notebook\]'.*mode='iframe'"):
+        importlib.import_module("keras_cvcls.ui.widget")
+
+
 # ----------------------------------------------------------------- real Jupyter
 @pytest.fixture
 def jupyter(tmp_path):
@@ -107,6 +115,7 @@ def jupyter(tmp_path):
         os.environ,
         PYTHONPATH=os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p),
         JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
         JUPYTER_RUNTIME_DIR=str(runtime),
         IPYTHONDIR=str(tmp_path / "ipython"),
         TF_CPP_MIN_LOG_LEVEL="3",

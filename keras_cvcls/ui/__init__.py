@@ -15,7 +15,8 @@ from keras_cvcls.ui.results import RunResults, counts_at
 from keras_cvcls.ui.thumbnails import ThumbnailCache, make_thumbnail
 
 __all__ = [
-    "RunResults", "ThumbnailCache", "UIServer", "UIWidget", "counts_at", "create_app", "make_thumbnail", "show", "stop_all",
+    "RunResults", "ThumbnailCache", "UIServer", "UIWidget", "counts_at", "create_app", "make_thumbnail", "show",
+    "stop_all",
 ]
 
 

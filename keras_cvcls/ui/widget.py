@@ -13,6 +13,7 @@ the same application as in a browser tab.
 
 import http.client
 import json
+import logging
 import pathlib
 import threading
 import urllib.parse
@@ -34,6 +35,8 @@ REQUEST_HEADERS = ("accept", "content-type")
 DROPPED_RESPONSE_HEADERS = ("connection", "keep-alive", "transfer-encoding")
 MAX_WORKERS = 4
 TIMEOUT_S = 600  # scoring a run's test images, the first time, may take minutes
+
+log = logging.getLogger(__name__)
 
 _pool = None
 _pool_lock = threading.Lock()
@@ -98,7 +101,11 @@ class UIWidget(anywidget.AnyWidget):
         _workers().submit(self._answer, content, body)
 
     def _answer(self, message, body):
-        status, reason, headers, payload = self.forward(message, body)
+        try:
+            status, reason, headers, payload = self.forward(message, body)
+        except Exception as e:  # noqa: BLE001 - reported to the page (which would wait forever) and logged
+            log.exception("Forwarding %s %s failed", message.get("method"), message.get("path"))
+            status, reason, headers, payload = _error(500, "Internal Server Error", f"{type(e).__name__}: {e}")
         reply = {"kind": "response", "id": message.get("id"), "status": status, "reason": reason, "headers": headers}
         self.send(reply, buffers=[payload])
 
@@ -132,6 +139,8 @@ class UIWidget(anywidget.AnyWidget):
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             payload = response.read()
+        except http.client.HTTPException as e:  # not HTTP: something else listens on the port
+            return _error(502, "Bad Gateway", f"The keras-cvcls UI server's answer is not HTTP: {e!r}")
         except OSError as e:
             return _error(
                 503, "Service Unavailable",
@@ -145,4 +154,5 @@ class UIWidget(anywidget.AnyWidget):
 
 
 def _error(status, reason, message):
-    return status, reason, [["Content-Type", "application/json; charset=utf-8"]], json.dumps({"error": message}).encode()
+    body = json.dumps({"error": message}).encode()
+    return status, reason, [["Content-Type", "application/json; charset=utf-8"]], body

@@ -24,11 +24,13 @@ function commTransport(model) {
     options = options || {};
     const url = new URL(path, "http://keras-cvcls.invalid/");
     const headers = [...new Headers(options.headers || {}).entries()];
-    const body = options.body === undefined || options.body === null ? null : await new Response(options.body).arrayBuffer();
+    const hasBody = options.body !== undefined && options.body !== null;
+    const body = hasBody ? await new Response(options.body).arrayBuffer() : null;
     const id = ++lastId;
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
-      const message = { kind: "request", id, method: (options.method || "GET").toUpperCase(), path: url.pathname + url.search, headers };
+      const method = (options.method || "GET").toUpperCase();
+      const message = { kind: "request", id, method, path: url.pathname + url.search, headers };
       model.send(message, undefined, body ? [body] : []);
     });
   }
@@ -131,7 +133,9 @@ async function render({ model, el }) {
     frame.className = page.body.className;
     frame.tabIndex = 0; // clicks inside focus it, so it hears the keyboard shortcuts
     Object.assign(frame.style, { overflow: "auto", outline: "none" });
-    const resize = () => Object.assign(frame.style, { maxHeight: `${model.get("height")}px`, width: model.get("width") });
+    const resize = () => {
+      Object.assign(frame.style, { maxHeight: `${model.get("height")}px`, width: model.get("width") });
+    };
     resize();
     model.on("change:height", resize);
     model.on("change:width", resize);
@@ -140,7 +144,8 @@ async function render({ model, el }) {
       model.off("change:width", resize);
     });
     frame.append(...[...page.body.childNodes].map((node) => document.importNode(node, true)));
-    shadow.replaceChildren(...css.map((sheet) => Object.assign(document.createElement("style"), { textContent: sheet })), frame);
+    const styles = css.map((sheet) => Object.assign(document.createElement("style"), { textContent: sheet }));
+    shadow.replaceChildren(...styles, frame);
 
     // The hash (#view?filters) lives here, not in the notebook's address; its view is the model's.
     let hash = `#${model.get("view")}`;
