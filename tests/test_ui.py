@@ -450,7 +450,7 @@ def test_results_and_pr_for_scores_in_memory(ui_page, data_copy):
 
     ui = ResultsUI(test, scores, labels)  # cvtk's call; started, shown as an IFrame in a notebook
     try:
-        assert ui.view_url == ui.url + "#results" and f'src="{ui.view_url}"' in ui._repr_html_()
+        assert ui.view_url == ui.url + "#results" and f'src="{ui.view_url}"' in ui._repr_mimebundle_()["text/html"]
         status, info = http(ui.url + "api/info")
         assert info["results"]["source"] == "scores" and info["run"] is None
         status, data = http(ui.url + "api/results?page_size=500")
@@ -555,7 +555,7 @@ def test_thumbnails_are_upright_cached_and_keyed_by_file(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- notebook, CLI
-def test_show_returns_an_iframe_or_the_url(data_copy, monkeypatch):
+def test_show_iframe_mode_returns_an_iframe_or_the_url(data_copy, monkeypatch):
     try:
         monkeypatch.setitem(sys.modules, "IPython", None)  # not installed
         url = show(data_copy, view="annotate")
@@ -567,7 +567,7 @@ def test_show_returns_an_iframe_or_the_url(data_copy, monkeypatch):
         display.IFrame = lambda src, width, height: ("iframe", src, width, height)
         monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
         monkeypatch.setitem(sys.modules, "IPython.display", display)
-        frame = show(data_copy, view="annotate", height=500)
+        frame = show(data_copy, view="annotate", mode="iframe", height=500)
         assert frame == ("iframe", url, "100%", 500)
         with pytest.raises(ValueError, match="view must be one of"):
             show(data_copy, view="widgets")

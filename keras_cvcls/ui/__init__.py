@@ -30,4 +30,14 @@ __all__ = [
     "make_thumbnail",
     "show",
     "stop_all",
+    "UIWidget",
 ]
+
+
+def __getattr__(name):
+    # The widget needs anywidget (the notebook extra): imported when asked for.
+    if name == "UIWidget":
+        from keras_cvcls.ui.widget import UIWidget
+
+        return UIWidget
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,6 +7,7 @@ from keras_cvcls.arguments import check_arguments, keyword_names
 from keras_cvcls.http_thread import AiohttpThread
 
 VIEWS = ("annotate", "results", "pr")
+MODES = ("widget", "iframe", "url")
 
 _servers = {}
 _servers_lock = threading.Lock()
@@ -89,15 +90,22 @@ class UIServer:
 
 
 def show(
-    dataset_or_dir, run=None, port=None, *, model=None, scores=None, labels=None, view="annotate",
+    dataset_or_dir, run=None, port=None, *, model=None, scores=None, labels=None, view="annotate", mode="widget",
     host="127.0.0.1", width="100%", height=760,
 ):
-    """Shows the UI in a notebook: starts it in a background thread and returns an IFrame.
+    """Shows the UI in a notebook: starts it in a background thread and returns a widget of it.
 
     The server is started once per dataset, results source and port, and reused by
     later calls. The three views are cvtk's three widgets: ``"annotate"`` (fix labels),
     ``"results"`` (scored images, predictions, mistakes) and ``"pr"`` (precision /
     recall with a threshold slider); the last two need ``run``, ``model`` or ``scores``.
+
+    The default widget (:class:`~keras_cvcls.ui.widget.UIWidget`) talks to the
+    server through the kernel, so it works wherever notebook widgets do
+    (JupyterLab, Notebook 7, JupyterHub, VS Code local or remote, Colab); the
+    browser never needs to reach the server's port. ``mode="iframe"`` embeds
+    ``http://127.0.0.1:PORT`` instead, which a browser on the kernel's machine
+    can show while a cell runs.
 
     Args:
         dataset_or_dir: a dataset folder or a :class:`~keras_cvcls.data.ClassificationDataset`
@@ -108,22 +116,32 @@ def show(
         scores: class probabilities, one row per image of ``dataset_or_dir``, or None.
         labels: the class names of the columns of ``scores`` (default: the dataset's labels).
         view: the view to open: ``"annotate"``, ``"results"`` or ``"pr"``.
+        mode: ``"widget"`` (needs ``anywidget``: ``pip install 'keras-cvcls[notebook]'``; the URL
+            outside a Jupyter kernel, in a script or a terminal), ``"iframe"`` (an
+            ``IPython.display.IFrame`` of the server's URL; the URL where IPython is not
+            installed) or ``"url"`` (the URL).
         host: address to bind.
-        width: IFrame width.
-        height: IFrame height in pixels.
+        width: width of the widget or IFrame (CSS).
+        height: height of the widget (its greatest; it scrolls inside) or IFrame, in pixels.
 
     Returns:
-        An ``IPython.display.IFrame`` of the view, or its URL (a str) where IPython is
-        not installed.
+        A :class:`~keras_cvcls.ui.widget.UIWidget`, an ``IPython.display.IFrame``, or the
+        view's URL (a str).
 
     Raises:
-        ValueError: for an unknown ``view``, a bad folder or run.
+        ValueError: for an unknown ``view`` or ``mode``, a bad folder or run.
+        ImportError: for ``mode="widget"`` in a kernel without ``anywidget``.
 
     Example:
         >>> show("photos/", run="runs/1", view="results")
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}. Received: view={view!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
+    widget = mode == "widget" and _in_kernel()
+    if widget:  # before a server is started: a missing anywidget is the first thing to hear
+        from keras_cvcls.ui.widget import UIWidget
     if isinstance(dataset_or_dir, (str, os.PathLike)):
         data_key = os.path.abspath(os.fspath(dataset_or_dir))
     else:
@@ -137,11 +155,24 @@ def show(
             server.start()
             _servers[key] = server
     url = f"{server.url}#{view}"
+    if widget:
+        return UIWidget(server, view=view, width=width, height=height)
+    if mode == "iframe":
+        try:
+            from IPython.display import IFrame
+        except ImportError:
+            return url
+        return IFrame(url, width=width, height=height)
+    return url
+
+
+def _in_kernel():
+    """True in a Jupyter kernel (where a widget can be shown), False in a script or a terminal IPython."""
     try:
-        from IPython.display import IFrame
+        from IPython import get_ipython
     except ImportError:
-        return url
-    return IFrame(url, width=width, height=height)
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
 
 
 def _source_key(value):

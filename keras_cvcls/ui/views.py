@@ -1,7 +1,8 @@
 """cvtk's three notebook widgets by their names: :class:`AnnotationUI`, :class:`ResultsUI`, :class:`PrecisionRecallUI`.
 
 Each is a :class:`~keras_cvcls.ui.notebook.UIServer`, started when made, that opens
-on its view; the last expression of a notebook cell shows it as an IFrame::
+on its view; the last expression of a notebook cell shows it as the notebook widget
+(:class:`~keras_cvcls.ui.widget.UIWidget`), or as an IFrame outside a Jupyter kernel::
 
     AnnotationUI("photos/")
     ResultsUI(test_set, model.predict_scores(test_set), model.labels)
@@ -29,12 +30,22 @@ class _ViewUI(UIServer):
         """The URL of this widget's view."""
         return f"{self.url}#{self.view}"
 
-    def _repr_html_(self):
+    def _repr_mimebundle_(self, **kwargs):
+        # In a Jupyter kernel: the widget, reached through the kernel (works on JupyterHub, remote
+        # VS Code, Colab); elsewhere an IFrame of the loopback URL.
+        from keras_cvcls.ui.notebook import _in_kernel
+
+        if _in_kernel():
+            from keras_cvcls.ui.widget import UIWidget
+
+            if getattr(self, "_widget", None) is None:
+                self._widget = UIWidget(self, view=self.view, width=self.width, height=self.height)
+            return self._widget._repr_mimebundle_(**kwargs)
         width = self.width if isinstance(self.width, str) else f"{self.width}px"
-        return (
+        return {"text/html": (
             f'<iframe src="{html.escape(self.view_url)}" width="{html.escape(width)}" height="{int(self.height)}" '
             'style="border: 1px solid #ddd" title="keras-cvcls"></iframe>'
-        )
+        )}
 
     def __repr__(self):
         return f"{type(self).__name__}({self.view_url})"

@@ -4,15 +4,15 @@
 class AnnotateView {
   constructor(info) {
     this.info = info;
-    this.label = document.getElementById("a-label");
-    this.status = document.getElementById("a-status");
-    this.search = document.getElementById("a-search");
-    this.counts = document.getElementById("a-counts");
+    this.label = KC.byId("a-label");
+    this.status = KC.byId("a-status");
+    this.search = KC.byId("a-search");
+    this.counts = KC.byId("a-counts");
     this.grid = new PagedGrid({
-      grid: document.getElementById("a-grid"),
-      prev: document.getElementById("a-prev"),
-      next: document.getElementById("a-next"),
-      pageinfo: document.getElementById("a-pageinfo"),
+      grid: KC.byId("a-grid"),
+      prev: KC.byId("a-prev"),
+      next: KC.byId("a-next"),
+      pageinfo: KC.byId("a-pageinfo"),
       endpoint: "/api/images",
       params: () => this.params(),
       onData: (data) => {
@@ -22,7 +22,7 @@ class AnnotateView {
       onCounts: (data) => this.showCounts(data),
     });
     this.grid.labels = info.labels;
-    document.getElementById("a-keys").replaceChildren(...KC.keysLegend(info.labels));
+    KC.byId("a-keys").replaceChildren(...KC.keysLegend(info.labels));
     this.showCounts(info);
     const reload = () => this.grid.load(1);
     this.label.addEventListener("change", reload);

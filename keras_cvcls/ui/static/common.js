@@ -1,10 +1,34 @@
-// Shared helpers of the keras-cvcls UI: JSON API calls, status line, URL state, the paged image grid.
+// Shared helpers of the keras-cvcls UI: its host, JSON API calls, status line, URL state, the paged image grid.
 "use strict";
 
 const KC = {};
 
+// Where the UI lives and how it reaches its server. Served as a page, that is this document, fetch()
+// and the location hash. The notebook widget (widget.js) runs these same scripts with a host of its
+// own, KC_HOST: a shadow root, requests sent over the kernel's comm, the hash kept in memory.
+KC.host = typeof KC_HOST === "object" && KC_HOST !== null ? KC_HOST : {
+  root: document, // where elements are looked up by id
+  frame: document.body, // the element of class kc-app holding the views
+  keys: document, // where keyboard shortcuts are heard
+  // Every call to the server: fetch()'s arguments, a Response back.
+  request: (path, options) => fetch(path, options),
+  // Points an <img> at an image of the server (thumbnails, previews), or at nothing for a null path.
+  image: (img, path) => {
+    if (path) img.src = path;
+    else img.removeAttribute("src");
+  },
+  readHash: () => location.hash,
+  writeHash: (hash) => history.replaceState(null, "", hash),
+  onHashChange: (listener) => window.addEventListener("hashchange", listener),
+  setTitle: (title) => {
+    document.title = title;
+  },
+};
+
+KC.byId = (id) => KC.host.root.getElementById(id);
+
 KC.api = async function (path, options) {
-  const response = await fetch(path, options);
+  const response = await KC.host.request(path, options);
   let body = null;
   try {
     body = await response.json();
@@ -26,7 +50,7 @@ KC.post = function (path, data) {
 };
 
 KC.status = function (message, kind) {
-  const el = document.getElementById("status");
+  const el = KC.byId("status");
   el.textContent = message || "";
   el.className = kind || "";
 };
@@ -54,7 +78,7 @@ KC.fmt = function (value, digits) {
 
 // The location hash holds the view and its filters: #annotate?label=cat&page=3
 KC.readHash = function () {
-  const hash = location.hash.replace(/^#/, "");
+  const hash = KC.host.readHash().replace(/^#/, "");
   const at = hash.indexOf("?");
   const view = at < 0 ? hash : hash.slice(0, at);
   return { view: view || "annotate", params: new URLSearchParams(at < 0 ? "" : hash.slice(at + 1)) };
@@ -62,7 +86,7 @@ KC.readHash = function () {
 
 KC.writeHash = function (view, params) {
   const query = params.toString();
-  history.replaceState(null, "", `#${view}${query ? "?" + query : ""}`);
+  KC.host.writeHash(`#${view}${query ? "?" + query : ""}`);
 };
 
 KC.fillSelect = function (select, options, value) {
@@ -89,17 +113,17 @@ KC.keysLegend = function (labels) {
 
 KC.preview = {
   open(item) {
-    const box = document.getElementById("preview");
-    document.getElementById("preview-img").src = item.image;
-    document.getElementById("preview-caption").textContent = `${item.id}  (${item.label})`;
+    const box = KC.byId("preview");
+    KC.host.image(KC.byId("preview-img"), item.image);
+    KC.byId("preview-caption").textContent = `${item.id}  (${item.label})`;
     box.hidden = false;
   },
   close() {
-    document.getElementById("preview").hidden = true;
-    document.getElementById("preview-img").removeAttribute("src");
+    KC.byId("preview").hidden = true;
+    KC.host.image(KC.byId("preview-img"), null);
   },
   isOpen() {
-    return !document.getElementById("preview").hidden;
+    return !KC.byId("preview").hidden;
   },
 };
 
@@ -190,8 +214,7 @@ class PagedGrid {
     const card = KC.el(
       "figure",
       { class: classes.join(" "), dataset: { index: String(index), id: item.id, label: item.label } },
-      KC.el("div", { class: "thumb" },
-        KC.el("img", { src: item.thumb, loading: "lazy", decoding: "async", alt: item.name, width: 160, height: 160 })),
+      KC.el("div", { class: "thumb" }, this.thumb(item)),
       KC.el("figcaption", {},
         KC.el("div", { class: "name", title: item.id }, item.name),
         KC.el("div", { class: "controls" }, labelSelect, excludeButton),
@@ -200,6 +223,12 @@ class PagedGrid {
     );
     if (this.decorateCard) this.decorateCard(card, item);
     return card;
+  }
+
+  thumb(item) {
+    const img = KC.el("img", { loading: "lazy", decoding: "async", alt: item.name, width: 160, height: 160 });
+    KC.host.image(img, item.thumb);
+    return img;
   }
 
   select(index, options) {

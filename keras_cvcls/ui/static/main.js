@@ -9,14 +9,14 @@
     KC.status(`Cannot reach the keras-cvcls server: ${e.message}`, "error");
     return;
   }
-  document.getElementById("dataset-name").textContent = `${info.name} \u00b7 ${info.labels.length} labels`;
-  document.title = `keras-cvcls \u00b7 ${info.name}`;
+  KC.byId("dataset-name").textContent = `${info.name} \u00b7 ${info.labels.length} labels`;
+  KC.host.setTitle(`keras-cvcls \u00b7 ${info.name}`);
   const views = { annotate: new AnnotateView(info) };
   if (info.results) {
     views.results = new ResultsView(info);
     views.pr = new PrecisionRecallView(info);
   } else {
-    document.body.classList.add("no-run");
+    KC.host.frame.classList.add("no-run");
   }
 
   let active = null;
@@ -25,17 +25,17 @@
     let name = "annotate";
     if (views[view]) name = view;
     else if (view === "results" || view === "pr") name = "norun";
-    for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${name}`;
-    for (const link of document.querySelectorAll("nav a[data-view]")) {
+    for (const section of KC.host.root.querySelectorAll(".view")) section.hidden = section.id !== `view-${name}`;
+    for (const link of KC.host.root.querySelectorAll("nav a[data-view]")) {
       link.classList.toggle("active", link.dataset.view === name);
     }
-    document.body.dataset.view = name;
+    KC.host.frame.dataset.view = name;
     active = views[name] || null;
     if (active) active.show(params);
   }
 
-  window.addEventListener("hashchange", route);
-  document.addEventListener("keydown", (event) => {
+  KC.host.onHashChange(route);
+  KC.host.keys.addEventListener("keydown", (event) => {
     if (KC.preview.isOpen()) {
       if (event.key === "Escape" || event.key === "Enter" || event.key === " ") {
         KC.preview.close();
@@ -48,6 +48,6 @@
     if (onControl && (event.key === "Enter" || event.key === " ")) return; // the control's own action
     if (active && active.onKey(event)) event.preventDefault();
   });
-  document.getElementById("preview").addEventListener("click", () => KC.preview.close());
+  KC.byId("preview").addEventListener("click", () => KC.preview.close());
   route();
 })();

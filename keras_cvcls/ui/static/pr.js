@@ -18,18 +18,18 @@ const py = (precision) => PLOT.bottom - precision * (PLOT.bottom - PLOT.top);
 class PrecisionRecallView {
   constructor(info) {
     this.info = info;
-    this.svg = document.getElementById("pr-svg");
-    this.legend = document.getElementById("pr-legend");
-    this.curveSelect = document.getElementById("pr-curve");
-    this.slider = document.getElementById("pr-threshold");
-    this.number = document.getElementById("pr-threshold-number");
-    this.readout = document.getElementById("pr-readout");
-    this.table = document.querySelector("#pr-table tbody");
+    this.svg = KC.byId("pr-svg");
+    this.legend = KC.byId("pr-legend");
+    this.curveSelect = KC.byId("pr-curve");
+    this.slider = KC.byId("pr-threshold");
+    this.number = KC.byId("pr-threshold-number");
+    this.readout = KC.byId("pr-readout");
+    this.table = KC.host.root.querySelector("#pr-table tbody");
     this.data = null;
     this.inFlight = false;
     this.pending = false;
     this.last = null;
-    document.getElementById("p-runbar").replaceChildren(...KC.runbar(info));
+    KC.byId("p-runbar").replaceChildren(...KC.runbar(info));
     this.slider.addEventListener("input", () => {
       this.number.value = this.slider.value;
       this.update();

@@ -33,21 +33,21 @@ KC.runbar = function (info) {
 class ResultsView {
   constructor(info) {
     this.info = info;
-    this.showSelect = document.getElementById("r-show");
-    this.sort = document.getElementById("r-sort");
-    this.label = document.getElementById("r-label");
-    this.predicted = document.getElementById("r-predicted");
-    this.summary = document.getElementById("r-summary");
+    this.showSelect = KC.byId("r-show");
+    this.sort = KC.byId("r-sort");
+    this.label = KC.byId("r-label");
+    this.predicted = KC.byId("r-predicted");
+    this.summary = KC.byId("r-summary");
     const labelOptions = [["", "any"], ...info.labels.map((l) => [l, l])];
     KC.fillSelect(this.label, labelOptions, "");
     KC.fillSelect(this.predicted, labelOptions, "");
-    document.getElementById("r-runbar").replaceChildren(...KC.runbar(info));
-    document.getElementById("r-keys").replaceChildren(...KC.keysLegend(info.labels));
+    KC.byId("r-runbar").replaceChildren(...KC.runbar(info));
+    KC.byId("r-keys").replaceChildren(...KC.keysLegend(info.labels));
     this.grid = new PagedGrid({
-      grid: document.getElementById("r-grid"),
-      prev: document.getElementById("r-prev"),
-      next: document.getElementById("r-next"),
-      pageinfo: document.getElementById("r-pageinfo"),
+      grid: KC.byId("r-grid"),
+      prev: KC.byId("r-prev"),
+      next: KC.byId("r-next"),
+      pageinfo: KC.byId("r-pageinfo"),
       endpoint: "/api/results",
       params: () => this.params(),
       onData: (data) => {
