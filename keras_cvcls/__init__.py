@@ -33,6 +33,7 @@ _EXPORTS = {
     "augment_dataset": "keras_cvcls.augment",
     "get_augmentation": "keras_cvcls.augment",
     "list_augmentations": "keras_cvcls.augment",
+    "ClassMap": "keras_cvcls.class_map",
     "ClassificationEvaluation": "keras_cvcls.evaluation",
     "ConfusionMatrixDisplay": "keras_cvcls.evaluation",
     "PrecisionRecallDisplay": "keras_cvcls.evaluation",

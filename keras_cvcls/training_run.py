@@ -124,12 +124,24 @@ def train_run(
         keras_history = {}
         images_per_s = None
     else:
-        history = model.fit(
-            train, epochs=epochs, batch_size=batch_size, lr_per_epoch=lr, momentum=momentum,
-            validation_data=test, augment=augment, seed=seed, warmup_epochs=warmup_epochs,
-            tensorboard_logdir=logs,
-        )
-        keras_history = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        import keras
+
+        from keras_cvcls.training import StepLR
+
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < epochs:
+            raise ValueError(f"warmup_epochs must be an int in [0, epochs). Received: warmup_epochs={warmup_epochs!r}")
+        # SGD with cvtk's per-epoch rates; a frozen-backbone warm-up needs a compile of its own.
+        fit_options = dict(batch_size=batch_size, validation_data=test, augment=augment, seed=seed,
+                           tensorboard_logdir=logs, callbacks=[StepLR(lr)])
+        keras_history = {}
+        for frozen, first, last in ((True, 0, warmup_epochs), (False, warmup_epochs, epochs)):
+            if last > first:
+                model.backbone.trainable = not frozen
+                model.compile(optimizer=keras.optimizers.SGD(momentum=momentum))
+                history = model.fit(train, initial_epoch=first, epochs=last, **fit_options)
+                for k, vals in history.history.items():
+                    keras_history.setdefault(k, []).extend(float(v) for v in vals)
+        model.backbone.trainable = True
         images_per_s = float(model.train_images_per_s)
     seconds = time.perf_counter() - start
     model.save(os.path.join(out, rd.MODEL_DIR))
