@@ -353,6 +353,16 @@ class ImageClassifier(keras.Model):
             arguments = auto_compile_arguments(optimizer, loss, metrics)
         super().compile(**arguments, **kwargs)
 
+    def compile_from_config(self, config):
+        """Compiles as the saved model was compiled (``keras.saving.load_model`` calls it).
+
+        Keras skips a custom ``compile`` on loading unless this is overridden; the saved
+        optimizer's state is then loaded into the rebuilt optimizer.
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_data=None, **kwargs):
         """Keras ``fit``; a :class:`ClassificationDataset` as ``x`` or ``validation_data`` is turned into this model's pipeline.
 
