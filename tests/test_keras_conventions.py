@@ -18,6 +18,8 @@ from keras_cvcls.training import StepLR
 
 SIZE = 32
 
+pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True` was passed:UserWarning")
+
 
 @pytest.fixture(scope="module")
 def sample_root(tmp_path_factory):
@@ -79,8 +81,11 @@ def test_fit_keeps_the_users_compile(split):
 def test_fit_on_a_model_compiled_by_nobody_raises_as_keras_does(split):
     train, _ = split
     model = small_model(train.labels, compile=False)
-    with pytest.raises(ValueError, match="compile"):
+    with pytest.raises(ValueError, match=r"You must call compile\(\) before fit"):
         model.fit(train, epochs=1, batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match=r"compile\(\)"):  # Keras' own message for a pipeline
+        model.fit(model.pipeline(train, batch_size=8), epochs=1, verbose=0)
+    assert model.training_config == {}
 
 
 def test_early_stopping_on_val_loss_stops_a_dataset_fit(split):

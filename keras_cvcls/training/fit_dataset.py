@@ -137,6 +137,11 @@ def fit_dataset(
     check_arguments(fit_kwargs, own + passed_on, "ImageClassifier.fit with a ClassificationDataset")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int. Received: epochs={epochs!r}")
+    if not model.compiled:  # as Keras' own fit, but before any pipeline is built
+        raise ValueError(
+            'You must call compile() before fit: model.compile() chooses the "auto" optimizer, loss and '
+            "metrics. Received: an ImageClassifier built with compile=False"
+        )
     check_dataset_labels(model, train_set)
     augmenter = _resolve_augment(augment, seed)
     if cache is None:
