@@ -189,9 +189,10 @@ def test_eval_history_accuracy_and_loss_equal_model_evaluate_every_epoch(data, t
         assert abs(ours - keras_value) < 1e-6
     for ours, keras_value in zip(eval_history.history["eval_loss"], probe.eval_loss, strict=True):
         assert abs(ours - keras_value) < 1e-5
-    # It only records: the logs (History, TensorBoard, EarlyStopping) carry Keras' names alone.
-    assert all(not key.startswith(("eval_", "val_")) for logs in probe.logged for key in logs)
-    assert sorted(history.history) == ["accuracy", "learning_rate", "loss"]
+    # Given eval_data and a fit without validation data, it is the validation, under Keras' names only.
+    assert [logs["val_accuracy"] for logs in probe.logged] == eval_history.history["eval_accuracy"]
+    assert [logs["val_loss"] for logs in probe.logged] == eval_history.history["eval_loss"]
+    assert sorted(history.history) == ["accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"]
     np.testing.assert_allclose(eval_history.history["train_accuracy"], history.history["accuracy"], rtol=1e-6)
     np.testing.assert_allclose(eval_history.history["train_loss"], history.history["loss"], rtol=1e-6)
     np.testing.assert_allclose(eval_history.history["lr"], [0.3, 0.1, 0.1], rtol=1e-6)
@@ -230,6 +231,14 @@ def test_eval_history_reads_keras_validation_and_plots_without_eval_data(data, t
     result = model.evaluate(data["test"], verbose=0, return_dict=True)
     assert validated.history["eval_accuracy"][-1] == pytest.approx(result["accuracy"], abs=1e-6)
     assert validated.history["eval_loss"][-1] == pytest.approx(result["loss"], rel=1e-5)
+
+    # Its own eval_data beside Keras' validation: recorded, and Keras' val_ numbers left alone.
+    own = EvalHistory(data["all"])
+    history = model.fit(data["train"], validation_data=data["test"], epochs=1, callbacks=[own], verbose=0)
+    on_test = model.evaluate(data["test"], verbose=0, return_dict=True)
+    on_all = model.evaluate(data["all"], verbose=0, return_dict=True)
+    assert history.history["val_accuracy"] == [pytest.approx(on_test["accuracy"], abs=1e-6)]
+    assert own.history["eval_accuracy"] == [pytest.approx(on_all["accuracy"], abs=1e-6)]
 
     unvalidated = EvalHistory()
     history = model.fit(data["train"], epochs=2, callbacks=[unvalidated], verbose=0)

@@ -53,29 +53,33 @@ def _describe_weights(weights):
     return os.path.abspath(os.fspath(weights))
 
 
-def model_inputs(data, image_size, resize_mode, *, batch_size=32):
-    """What a classifier's Keras model predicts on: a pipeline for a dataset, a batch for raw images.
+def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, verbose=0):
+    """Runs a Keras model over a dataset (in dataset order) or raw images, preprocessed as in training.
 
     Args:
-        data: a :class:`~keras_cvcls.data.ClassificationDataset` (scored in dataset order), or
-            raw images: a path, an http(s) URL, encoded bytes, a PIL image, a numpy array, or a
-            list of these (see :mod:`keras_cvcls.data.image_inputs`).
+        keras_model: a Keras model taking float32 images ``[N, H, W, 3]`` in [0, 255].
+        data: a :class:`~keras_cvcls.data.ClassificationDataset`, or raw images: a path, an
+            http(s) URL, encoded bytes, a PIL image, a numpy array, or a list of these (see
+            :mod:`keras_cvcls.data.image_inputs`).
         image_size: ``(height, width)`` of the model input.
         resize_mode: how images are fitted to ``image_size``.
-        batch_size: images per batch of a dataset's pipeline.
+        batch_size: images per forward pass.
+        verbose: Keras ``predict`` verbosity.
 
     Returns:
-        A ``tf.data.Dataset`` of image batches, or a float32 array ``[N, H, W, 3]``.
+        The model's outputs, one row per image.
     """
     from keras_cvcls.data.classification_dataset import ClassificationDataset
 
     if isinstance(data, ClassificationDataset):
         from keras_cvcls.data.pipeline import make_pipeline
 
-        return make_pipeline(data, image_size=image_size, resize_mode=resize_mode, batch_size=batch_size)
+        pipeline = make_pipeline(data, image_size=image_size, resize_mode=resize_mode, batch_size=batch_size)
+        return keras_model.predict(pipeline, verbose=verbose)
     from keras_cvcls.data.image_inputs import load_images
 
-    return load_images(data, image_size, resize_mode=resize_mode)
+    pixels = load_images(data, image_size, resize_mode=resize_mode)
+    return keras_model.predict(pixels, batch_size=batch_size, verbose=verbose)
 
 
 def scoring_results(scores, labels):
@@ -269,9 +273,8 @@ class ImageClassifier(keras.Model):
             >>> model.predict_scores(test_set).shape
             (len(test_set), 2)
         """
-        inputs = model_inputs(data, self.image_size, self.resize_mode, batch_size=batch_size)
-        batching = {"batch_size": batch_size} if isinstance(inputs, np.ndarray) else {}  # a pipeline is batched
-        return np.asarray(self.predict(inputs, verbose=verbose, **batching), dtype="float32")
+        scores = predict_on(self, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
+        return np.asarray(scores, dtype="float32")
 
     def predict_images(self, images, *, batch_size=32):
         """Class probabilities ``[N, C]`` for raw images, with the training and serving preprocessing.

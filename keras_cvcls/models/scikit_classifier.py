@@ -10,7 +10,7 @@ import numpy as np
 from keras_cvcls.data.decode import check_resize_mode, normalize_image_size
 from keras_cvcls.data.normalization import ImageNormalization
 from keras_cvcls.models.backbones import create_backbone, get_backbone_config
-from keras_cvcls.models.image_classifier import CLASSIFIER_FILE, ImageClassifier, model_inputs, scoring_results
+from keras_cvcls.models.image_classifier import CLASSIFIER_FILE, ImageClassifier, predict_on, scoring_results
 
 FEATURES_FILE = "feature_extractor.keras"
 LEARNER_FILE = "learner.joblib"
@@ -85,9 +85,7 @@ class ScikitClassifier:
 
     def features(self, data, batch_size=32, verbose=0):
         """Feature vectors ``[N, D]``: every image of a dataset, in dataset order, or raw images."""
-        inputs = model_inputs(data, self.image_size, self.resize_mode, batch_size=batch_size)
-        batching = {"batch_size": batch_size} if isinstance(inputs, np.ndarray) else {}  # a pipeline is batched
-        return self.feature_extractor.predict(inputs, verbose=verbose, **batching)
+        return predict_on(self.feature_extractor, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
 
     def fit(self, dataset, batch_size=32, verbose="auto"):
         """Extracts features of ``dataset`` (a :class:`ClassificationDataset`) and fits the learner on them.

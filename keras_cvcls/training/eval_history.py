@@ -106,8 +106,10 @@ class EvalHistory(keras.callbacks.Callback):
       reports with an ``"accuracy"`` metric at that moment, and so does the loss when the
       model was compiled with one.
 
-    It only records: it writes nothing into the epoch logs, so ``History``, TensorBoard and
-    ``EarlyStopping`` see Keras' names (``accuracy``, ``val_accuracy``, ...) and nothing else.
+    It never logs under names of its own. With ``eval_data`` and a ``fit`` given no
+    validation data, it is the validation: it writes ``val_accuracy`` and ``val_loss`` into
+    the epoch logs, so callbacks after it (``History``, ``EarlyStopping``, TensorBoard's
+    ``validation`` run) see what Keras' validation would have given them.
 
     The train accuracy is Keras' logged training ``"accuracy"`` (the running mean over
     the epoch's batches, in training mode: with augmentation and dropout), or, when
@@ -165,16 +167,22 @@ class EvalHistory(keras.callbacks.Callback):
 
     def _evaluate(self, logs):
         """``(eval_accuracy, eval_loss)`` of this epoch; NaN where there is none."""
+        keras_validated = any(key.startswith("val_") for key in logs)
         if self.eval_data is None:
             key = next((k for k in _TRAIN_ACCURACY_KEYS if f"val_{k}" in logs), None)
             return (float(logs[f"val_{key}"]) if key else float("nan"), float(logs.get("val_loss", float("nan"))))
         with_loss = getattr(self.model, "loss", None) is not None
         scores, labels, eval_loss = _iterate_predictions(self.model, self.eval_data, with_loss=with_loss)
         self.last_predictions = (scores, labels)  # this epoch's, for TensorBoardExtras(eval_history=...)
-        return float(np.mean(_predicted_ids(scores) == labels)), float("nan") if eval_loss is None else eval_loss
+        accuracy = float(np.mean(_predicted_ids(scores) == labels))
+        if not keras_validated:  # this is the epoch's validation: under Keras' names
+            logs["val_accuracy"] = accuracy
+            if eval_loss is not None:
+                logs["val_loss"] = eval_loss
+        return accuracy, float("nan") if eval_loss is None else eval_loss
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
+        logs = logs if logs is not None else {}
         eval_accuracy, eval_loss = self._evaluate(logs)
         if self.train_data is not None:
             train_accuracy = evaluate_accuracy(self.model, self.train_data)

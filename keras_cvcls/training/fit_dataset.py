@@ -154,7 +154,11 @@ def fit_dataset(
         val = model.pipeline(validation_data, batch_size=batch_size, cache=val_cache)
 
     meter = ThroughputMeter(batch_size)
-    eval_history = EvalHistory()  # reads Keras' own val_accuracy and val_loss
+    # Keras validates, except under a multi-replica strategy: there its evaluation fails on a batch
+    # that does not split evenly across the replicas, so EvalHistory scores every image itself
+    # and logs val_accuracy and val_loss.
+    keras_validates = model.distribute_strategy.num_replicas_in_sync == 1
+    eval_history = EvalHistory(None if keras_validates else val)
     if fit_kwargs.get("initial_epoch") and model.eval_history is not None:  # a continued fit continues its record
         eval_history.history = {key: list(values) for key, values in model.eval_history.history.items()}
     ours = [meter, eval_history]
@@ -162,7 +166,9 @@ def fit_dataset(
         os.makedirs(tensorboard_logdir, exist_ok=True)
         samples = next(iter(train.take(1)))[0] if augmenter is not None else None
         ours.append(keras.callbacks.TensorBoard(tensorboard_logdir, write_graph=False, profile_batch=0))
-        ours.append(TensorBoardExtras(tensorboard_logdir, eval_data=val, labels=model.labels, sample_images=samples))
+        ours.append(TensorBoardExtras(
+            tensorboard_logdir, eval_data=val, labels=model.labels, sample_images=samples, eval_history=eval_history
+        ))
     all_callbacks = ours + list(callbacks or [])
     if verbose == "auto":
         verbose = 1 if os.isatty(1) else 2
@@ -179,7 +185,7 @@ def fit_dataset(
     if seed is not None:
         keras.utils.set_random_seed(seed)
     history = keras.Model.fit(
-        model, train, epochs=epochs, validation_data=val, shuffle=False, callbacks=all_callbacks,
+        model, train, epochs=epochs, validation_data=val if keras_validates else None, shuffle=False, callbacks=all_callbacks,
         verbose=verbose, **fit_kwargs,
     )
     model.eval_history = eval_history
