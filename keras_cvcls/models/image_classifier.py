@@ -380,7 +380,10 @@ class ImageClassifier(keras.Model):
         With a ``ClassificationDataset`` as ``x``, the training pipeline is shuffled,
         augmented and cached, the validation pipeline plain, and two callbacks are added:
         an :class:`~keras_cvcls.training.EvalHistory` (then ``model.eval_history``, cvtk's
-        ``train_eval_accs``) and a throughput meter (``model.train_images_per_s``).
+        ``train_eval_accs``) and a throughput meter (``model.train_images_per_s``). Under a
+        multi-replica ``tf.distribute`` strategy the EvalHistory does the validation (Keras'
+        own fails on batches that do not split evenly across replicas) and logs the same
+        ``val_accuracy`` and ``val_loss``.
 
         Keyword Args (``ClassificationDataset`` input only):
             batch_size: minibatch size (default 32).

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from keras_cvcls.training.auto_compile import auto_compile_arguments
 from keras_cvcls.training.eval_history import EvalHistory
-from keras_cvcls.training.fit_dataset import _resolve_augment, check_dataset_labels, fits_in_cache
+from keras_cvcls.training.fit_dataset import _resolve_augment, check_dataset_labels, fits_in_cache, validation_split
 from keras_cvcls.training.step_lr import StepLR, _check_lr_per_epoch
 
 UNFREEZE_MODES = ("top", "all", "none")
@@ -293,17 +293,17 @@ def fine_tune(
         steps = -(-len(train_set) // batch_size)
         # The recipe owns its optimizer; the loss and metrics are ImageClassifier.compile's "auto".
         fit_model.compile(**auto_compile_arguments(optimizer=_optimizer(lr, momentum, epochs, steps, lr_per_epoch)))
-        history_cb = EvalHistory()  # Keras' own val_accuracy and val_loss
+        history_cb, keras_val = validation_split(fit_model, val)
         ours = [cb for cb in (StepLR(lr_per_epoch) if lr_per_epoch else None, history_cb) if cb is not None]
         if tensorboard_logdir:
             from keras_cvcls.training import TensorBoardExtras
 
             os.makedirs(tensorboard_logdir, exist_ok=True)
             ours.append(keras.callbacks.TensorBoard(tensorboard_logdir, write_graph=False, profile_batch=0))
-            ours.append(TensorBoardExtras(tensorboard_logdir, eval_data=val, labels=model.labels))
+            ours.append(TensorBoardExtras(tensorboard_logdir, eval_data=val, labels=model.labels, eval_history=history_cb))
         try:
             fit_model.fit(
-                train, epochs=epochs, validation_data=val, shuffle=False, callbacks=ours + list(callbacks or []),
+                train, epochs=epochs, validation_data=keras_val, shuffle=False, callbacks=ours + list(callbacks or []),
                 verbose=verbose,
             )
         finally:

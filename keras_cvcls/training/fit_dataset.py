@@ -91,6 +91,20 @@ def check_fit_options(options, dataset_input):
             )
 
 
+def validation_split(model, val):
+    """``(EvalHistory, validation_data for keras.Model.fit)``: who validates ``val`` each epoch.
+
+    Keras does (the EvalHistory reads its ``val_accuracy`` and ``val_loss``), except under a
+    multi-replica strategy: there Keras' evaluation fails on a batch that does not split evenly
+    across the replicas, so the EvalHistory scores every image and logs those two itself.
+    """
+    from keras_cvcls.training.eval_history import EvalHistory
+
+    if model.distribute_strategy.num_replicas_in_sync == 1:
+        return EvalHistory(), val
+    return EvalHistory(val), None
+
+
 def _learning_rate_record(model, callbacks):
     """What ``training_config`` records of the optimizer: its type, first rate, and a StepLR's rates."""
     from keras_cvcls.training.step_lr import StepLR, current_learning_rate
@@ -130,7 +144,7 @@ def fit_dataset(
         epochs) and ``model.train_images_per_s`` the training throughput.
     """
     from keras_cvcls.data.classification_dataset import ClassificationDataset
-    from keras_cvcls.training import EvalHistory, TensorBoardExtras
+    from keras_cvcls.training import TensorBoardExtras
 
     own = keyword_names(fit_dataset)[2:]
     passed_on = [name for name in keyword_names(keras.Model.fit) if name not in (*own, "x", "y", "shuffle")]
@@ -154,11 +168,7 @@ def fit_dataset(
         val = model.pipeline(validation_data, batch_size=batch_size, cache=val_cache)
 
     meter = ThroughputMeter(batch_size)
-    # Keras validates, except under a multi-replica strategy: there its evaluation fails on a batch
-    # that does not split evenly across the replicas, so EvalHistory scores every image itself
-    # and logs val_accuracy and val_loss.
-    keras_validates = model.distribute_strategy.num_replicas_in_sync == 1
-    eval_history = EvalHistory(None if keras_validates else val)
+    eval_history, keras_val = validation_split(model, val)
     if fit_kwargs.get("initial_epoch") and model.eval_history is not None:  # a continued fit continues its record
         eval_history.history = {key: list(values) for key, values in model.eval_history.history.items()}
     ours = [meter, eval_history]
@@ -185,7 +195,7 @@ def fit_dataset(
     if seed is not None:
         keras.utils.set_random_seed(seed)
     history = keras.Model.fit(
-        model, train, epochs=epochs, validation_data=val if keras_validates else None, shuffle=False, callbacks=all_callbacks,
+        model, train, epochs=epochs, validation_data=keras_val, shuffle=False, callbacks=all_callbacks,
         verbose=verbose, **fit_kwargs,
     )
     model.eval_history = eval_history
