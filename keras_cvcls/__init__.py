@@ -36,6 +36,7 @@ _EXPORTS = {
     "get_augmentation": "keras_cvcls.augment",
     "list_augmentations": "keras_cvcls.augment",
     "register_augmentation": "keras_cvcls.augment",
+    "ClassMap": "keras_cvcls.class_map",
     "ClassificationEvaluation": "keras_cvcls.evaluation",
     "ConfusionMatrixDisplay": "keras_cvcls.evaluation",
     "PrecisionRecallDisplay": "keras_cvcls.evaluation",

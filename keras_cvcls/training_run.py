@@ -280,17 +280,37 @@ class TrainingRun:
             batch_size: minibatch size.
             augment: augmentation preset.
             warmup_epochs: epochs with a frozen backbone first.
-            **options: other :meth:`ImageClassifier.fit` options for a dataset (``optimizer``,
-                ``cache``, ``weight_decay``, ``verbose``, ...).
+            **options: other :meth:`ImageClassifier.fit` options for a dataset (``cache``,
+                ``verbose``, ``callbacks``, ...).
 
         Returns:
             :attr:`history`.
         """
-        options = self._train_options(
-            dict(epochs=epochs, lr_per_epoch=lr_per_epoch, momentum=momentum, batch_size=batch_size,
-                 augment=augment, warmup_epochs=warmup_epochs, **options)
-        )
-        return self._train("full", lambda: self.model.fit(self.split[0], **options))
+        import keras
+
+        from keras_cvcls.training import StepLR
+
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < epochs:
+            raise ValueError(f"warmup_epochs must be an int in [0, epochs). Received: warmup_epochs={warmup_epochs!r}")
+        options = self._train_options(dict(batch_size=batch_size, augment=augment, **options))
+        options["callbacks"] = [StepLR(lr_per_epoch), *(options.get("callbacks") or [])]
+        model = self.model
+
+        def train():
+            # SGD with cvtk's per-epoch rates; a frozen-backbone warm-up needs a compile of its own.
+            merged = keras.callbacks.History()
+            merged.history = {}
+            for frozen, first, last in ((True, 0, warmup_epochs), (False, warmup_epochs, epochs)):
+                if last > first:
+                    model.backbone.trainable = not frozen
+                    model.compile(optimizer=keras.optimizers.SGD(momentum=momentum))
+                    history = model.fit(self.split[0], initial_epoch=first, epochs=last, **options)
+                    for k, vals in history.history.items():
+                        merged.history.setdefault(k, []).extend(float(v) for v in vals)
+            model.backbone.trainable = True
+            return merged
+
+        return self._train("full", train)
 
     def _train(self, recipe, train):
         start = time.perf_counter()

@@ -113,14 +113,14 @@ def test_step_lr_sets_the_listed_rate_every_epoch_and_repeats_the_last(data):
     expected = np.float32([0.1, 0.02, 0.02])  # the optimizer keeps the rate in float32
     assert probe.at_epoch_begin == expected.tolist()
     assert [set(rates) for rates in probe.per_batch] == [{float(rate)} for rate in expected]
-    assert history.history["lr"] == expected.tolist()
+    assert history.history["learning_rate"] == expected.tolist()  # Keras' name, as LearningRateScheduler
     assert [step_lr.rate_for_epoch(e) for e in range(5)] == [0.1, 0.02, 0.02, 0.02, 0.02]
 
 
 def test_step_lr_accepts_a_schedule_string_and_prints_when_verbose(data, capsys):
     model = tiny_model()
     history = model.fit(data["train"].take(1), epochs=2, callbacks=[StepLR("0.3x1,0.03", verbose=1)], verbose=0)
-    np.testing.assert_allclose(history.history["lr"], [0.3, 0.03], rtol=1e-6)
+    np.testing.assert_allclose(history.history["learning_rate"], [0.3, 0.03], rtol=1e-6)
     assert "Epoch 2: StepLR setting learning rate to 0.03." in capsys.readouterr().out
 
 
@@ -189,10 +189,12 @@ def test_eval_history_accuracy_and_loss_equal_model_evaluate_every_epoch(data, t
         assert abs(ours - keras_value) < 1e-6
     for ours, keras_value in zip(eval_history.history["eval_loss"], probe.eval_loss, strict=True):
         assert abs(ours - keras_value) < 1e-5
-    assert [logs["eval_accuracy"] for logs in probe.logged] == eval_history.history["eval_accuracy"]
-    assert [logs["eval_loss"] for logs in probe.logged] == eval_history.history["eval_loss"]
-    assert history.history["eval_accuracy"] == eval_history.history["eval_accuracy"]
+    # Given eval_data and a fit without validation data, it is the validation, under Keras' names only.
+    assert [logs["val_accuracy"] for logs in probe.logged] == eval_history.history["eval_accuracy"]
+    assert [logs["val_loss"] for logs in probe.logged] == eval_history.history["eval_loss"]
+    assert sorted(history.history) == ["accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"]
     np.testing.assert_allclose(eval_history.history["train_accuracy"], history.history["accuracy"], rtol=1e-6)
+    np.testing.assert_allclose(eval_history.history["train_loss"], history.history["loss"], rtol=1e-6)
     np.testing.assert_allclose(eval_history.history["lr"], [0.3, 0.1, 0.1], rtol=1e-6)
     train_accs, eval_accs = eval_history.train_eval_accs
     assert train_accs == eval_history.history["train_accuracy"] and eval_accs == eval_history.history["eval_accuracy"]
@@ -222,9 +224,47 @@ def test_eval_history_without_a_train_accuracy_metric_records_nan_and_plots(data
     assert "train_accuracy" not in display.lines_ and (tmp_path / "eval.png").stat().st_size > 0
 
 
+def test_eval_history_reads_keras_validation_and_plots_without_eval_data(data, tmp_path):
+    model = tiny_model(learning_rate=0.3)
+    validated = EvalHistory()
+    model.fit(data["train"], validation_data=data["test"], epochs=2, callbacks=[validated], verbose=0)
+    result = model.evaluate(data["test"], verbose=0, return_dict=True)
+    assert validated.history["eval_accuracy"][-1] == pytest.approx(result["accuracy"], abs=1e-6)
+    assert validated.history["eval_loss"][-1] == pytest.approx(result["loss"], rel=1e-5)
+
+    # Its own eval_data beside Keras' validation: recorded, and Keras' val_ numbers left alone.
+    own = EvalHistory(data["all"])
+    history = model.fit(data["train"], validation_data=data["test"], epochs=1, callbacks=[own], verbose=0)
+    on_test = model.evaluate(data["test"], verbose=0, return_dict=True)
+    on_all = model.evaluate(data["all"], verbose=0, return_dict=True)
+    assert history.history["val_accuracy"] == [pytest.approx(on_test["accuracy"], abs=1e-6)]
+    assert own.history["eval_accuracy"] == [pytest.approx(on_all["accuracy"], abs=1e-6)]
+
+    unvalidated = EvalHistory()
+    history = model.fit(data["train"], epochs=2, callbacks=[unvalidated], verbose=0)
+    assert all(np.isnan(unvalidated.history["eval_accuracy"])) and all(np.isnan(unvalidated.history["eval_loss"]))
+    np.testing.assert_allclose(unvalidated.history["train_accuracy"], history.history["accuracy"], rtol=1e-6)
+    display = unvalidated.plot(str(tmp_path / "train_only.png"))
+    assert sorted(display.lines_) == ["lr", "train_accuracy"]
+    assert (tmp_path / "train_only.png").stat().st_size > 1000
+
+    # A fit continuing from initial_epoch=2 keeps the first two epochs; one from 0 starts afresh.
+    first_two = list(unvalidated.history["train_accuracy"])
+    model.fit(data["train"], initial_epoch=2, epochs=3, callbacks=[unvalidated], verbose=0)
+    assert unvalidated.history["train_accuracy"][:2] == first_two and len(unvalidated.history["train_accuracy"]) == 3
+    model.fit(data["train"], epochs=1, callbacks=[unvalidated], verbose=0)
+    assert len(unvalidated.history["train_accuracy"]) == 1
+
+    no_metric = tiny_model(metrics=())
+    blind = EvalHistory()
+    no_metric.fit(data["train"], epochs=1, callbacks=[blind], verbose=0)
+    with pytest.raises(ValueError, match="No accuracy to plot"):
+        blind.plot()
+
+
 def test_eval_history_rejects_bad_arguments_and_plot_before_training(data):
-    with pytest.raises(ValueError, match="Received: eval_data=None"):
-        EvalHistory(None)
+    with pytest.raises(ValueError, match="Received: eval_data=3"):
+        EvalHistory(3)
     with pytest.raises(ValueError, match="Received: train_data=3"):
         EvalHistory(data["test"], train_data=3)
     with pytest.raises(ValueError, match="No epoch recorded"):
@@ -252,7 +292,7 @@ def decoded_images(accumulator, tag):
     return images
 
 
-def test_tensorboard_extras_writes_lr_confusion_matrix_and_samples_beside_the_stock_callback(data, tmp_path):
+def test_tensorboard_extras_writes_confusion_matrix_and_samples_beside_the_stock_callback(data, tmp_path):
     log_dir = str(tmp_path / "logs")
     model = tiny_model()
     flip = keras.layers.RandomFlip("horizontal", seed=0)
@@ -261,7 +301,7 @@ def test_tensorboard_extras_writes_lr_confusion_matrix_and_samples_beside_the_st
     assert extras._writer is None and not os.path.exists(log_dir)  # created lazily
     callbacks = [
         StepLR([0.1, 0.01]),
-        EvalHistory(data["test"]),
+        EvalHistory(),
         keras.callbacks.TensorBoard(log_dir),
         extras,
     ]
@@ -269,9 +309,7 @@ def test_tensorboard_extras_writes_lr_confusion_matrix_and_samples_beside_the_st
     assert extras._writer is None  # closed when training ended
 
     run = read_run(extras.run_dir)
-    assert {"learning_rate", "confusion_matrix", "augmented_samples"} <= set(run.Tags()["tensors"])
-    lr = {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in run.Tensors("learning_rate")}
-    assert lr == pytest.approx({0: 0.1, 1: 0.01})
+    assert set(run.Tags()["tensors"]) == {"confusion_matrix", "augmented_samples"}
     matrices = decoded_images(run, "confusion_matrix")
     assert sorted(matrices) == [0, 1]
     for image in matrices.values():
@@ -281,9 +319,14 @@ def test_tensorboard_extras_writes_lr_confusion_matrix_and_samples_beside_the_st
     for image in samples.values():
         assert image.shape == (2 * (SIZE + 2) - 2, 3 * (SIZE + 2) - 2, 3)  # 6 images, 3 columns
 
+    # The learning rate once per epoch, in one place: Keras' train run.
     train_run = read_run(os.path.join(log_dir, "train"))
-    assert {"epoch_loss", "epoch_lr", "epoch_eval_accuracy", "epoch_learning_rate"} <= set(train_run.Tags()["tensors"])
-    assert os.path.isdir(os.path.join(log_dir, "validation"))
+    scalars = {tag for tag in train_run.Tags()["tensors"] if tag.startswith("epoch_")}
+    assert scalars == {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"}
+    lr = {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in train_run.Tensors("epoch_learning_rate")}
+    assert lr == pytest.approx({0: 0.1, 1: 0.01})
+    validation_run = read_run(os.path.join(log_dir, "validation"))
+    assert {"epoch_loss", "epoch_accuracy"} <= set(validation_run.Tags()["tensors"])
 
 
 def test_tensorboard_extras_takes_a_batch_tensor_and_works_without_eval_data(data, tmp_path):

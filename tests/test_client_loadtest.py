@@ -29,19 +29,20 @@ from keras_cvcls.serving.image_upload import prepare_image
 from keras_cvcls.serving.testing import make_tiny_classifier
 
 LABELS = ["cat", "dog", "fox"]
+TINY = {"labels": LABELS, "image_size": (16, 16), "resize_mode": "crop"}  # what export needs of a plain model
 NAME = "clf"
 BATCHING = {"max_batch_size": 32, "batch_timeout_micros": 2000, "max_enqueued_batches": 100}
 
 
 @pytest.fixture(scope="module")
 def classifier():
-    return make_tiny_classifier(LABELS, (16, 16), "crop", seed=7)
+    return make_tiny_classifier(LABELS, (16, 16), seed=7)
 
 
 @pytest.fixture(scope="module")
 def server(classifier, tmp_path_factory):
     base = tmp_path_factory.mktemp("client") / NAME
-    export_for_serving(classifier, base)
+    export_for_serving(classifier, base, **TINY)
     with ModelServer(base, NAME, rest_port=0, grpc_port=0, host="127.0.0.1", batching_parameters=BATCHING) as running:
         yield running
 
@@ -248,10 +249,10 @@ def _states(server):
 
 def test_new_version_under_load_switches_with_zero_failed_requests(classifier, image_files, tmp_path):
     base = tmp_path / "models" / NAME
-    export_for_serving(classifier, base, version=1)
+    export_for_serving(classifier, base, **TINY, version=1)
     staging = tmp_path / "staging"
     new_labels = ["cat2", "dog2", "fox2"]
-    ready = export_for_serving(make_tiny_classifier(new_labels, (16, 16), seed=8), staging, version=2)
+    ready = export_for_serving(make_tiny_classifier(new_labels, (16, 16), seed=8), staging, version=2, **{**TINY, "labels": new_labels})
     with ModelServer(
         base,
         NAME,
@@ -341,7 +342,7 @@ def test_cli_export(tmp_path, capsys):
 
 def test_cli_serve_runs_until_sigterm_and_shuts_down_gracefully(classifier, tmp_path, image_files):
     base = tmp_path / NAME
-    export_for_serving(classifier, base)
+    export_for_serving(classifier, base, **TINY)
     script = (
         "import argparse, sys\n"
         "from keras_cvcls.cli import serving_commands\n"

@@ -18,17 +18,19 @@ from keras_cvcls.serving.testing import make_tiny_classifier
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVING = os.path.join(REPO, "serving")
 LABELS = ["cat", "dog", "fox"]
+# A plain Keras model carries no class map: export is told it.
+TINY = {"labels": LABELS, "image_size": (16, 16), "resize_mode": "crop"}
 
 
 @pytest.fixture(scope="module")
 def classifier():
-    return make_tiny_classifier(LABELS, (16, 16), "crop", seed=1)
+    return make_tiny_classifier(LABELS, (16, 16), seed=1)
 
 
 @pytest.fixture(scope="module")
 def exported(classifier, tmp_path_factory):
     base = tmp_path_factory.mktemp("models") / "clf"
-    return export_for_serving(classifier, base), base
+    return export_for_serving(classifier, base, **TINY), base
 
 
 def _png_bytes(array):
@@ -39,9 +41,9 @@ def _png_bytes(array):
 
 def test_versions_are_numbered_atomic_and_labels_are_an_asset(classifier, tmp_path):
     base = tmp_path / "clf"
-    first = export_for_serving(classifier, base, warmup=False)
-    second = export_for_serving(classifier, base, warmup=False)
-    tenth = export_for_serving(classifier, str(base), version=10, warmup=False)
+    first = export_for_serving(classifier, base, warmup=False, **TINY)
+    second = export_for_serving(classifier, base, warmup=False, **TINY)
+    tenth = export_for_serving(classifier, str(base), version=10, warmup=False, **TINY)
     assert [os.path.basename(p) for p in (first, second, tenth)] == ["1", "2", "10"]
     assert list_versions(base) == [1, 2, 10]
     assert sorted(os.listdir(base)) == ["1", "10", "2"]  # no staging folders left behind
@@ -49,22 +51,22 @@ def test_versions_are_numbered_atomic_and_labels_are_an_asset(classifier, tmp_pa
     with open(os.path.join(first, "assets", "labels.txt"), encoding="utf-8") as f:
         assert f.read() == "cat\ndog\nfox\n"
     with pytest.raises(FileExistsError, match="version 2 already exists"):
-        export_for_serving(classifier, base, version=2)
+        export_for_serving(classifier, base, version=2, **TINY)
     for bad in (0, -1, "3", 1.5, True):
         with pytest.raises(ValueError, match="Received: version="):
-            export_for_serving(classifier, base, version=bad)
+            export_for_serving(classifier, base, version=bad, **TINY)
 
 
 def test_a_failed_export_leaves_no_version_and_no_staging_folder(classifier, tmp_path, monkeypatch):
     base = tmp_path / "clf"
-    export_for_serving(classifier, base, warmup=False)
+    export_for_serving(classifier, base, warmup=False, **TINY)
 
     def broken(*args):
         raise OSError("disk full")
 
     monkeypatch.setattr(saved_model_module, "_write_warmup", broken)
     with pytest.raises(OSError, match="disk full"):
-        export_for_serving(classifier, base)
+        export_for_serving(classifier, base, **TINY)
     assert os.listdir(base) == ["1"]
 
 
@@ -109,8 +111,8 @@ def test_saved_model_cli_show_all_lists_the_signatures(exported, monkeypatch):
 
 @pytest.mark.parametrize("resize_mode", ["crop", "pad", "stretch"])
 def test_serving_graph_matches_in_process_decode_and_predict(resize_mode, tmp_path):
-    classifier = make_tiny_classifier(LABELS, (16, 24), resize_mode, seed=2)
-    path = export_for_serving(classifier, tmp_path / "clf", warmup=False)
+    classifier = make_tiny_classifier(LABELS, (16, 24), seed=2)
+    path = export_for_serving(classifier, tmp_path / "clf", warmup=False, labels=LABELS, image_size=(16, 24), resize_mode=resize_mode)
     loaded = tf.saved_model.load(path)
     files = [jpeg_bytes(gradient(48, 64, seed=0), quality=92), _png_bytes(gradient(40, 30, seed=1))]
     served = loaded.signatures["serving_default"](image_bytes=tf.constant(files))
@@ -146,30 +148,44 @@ def test_classifier_lacking_what_export_needs_is_refused(tmp_path):
     plain = keras.Sequential(
         [keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")]
     )
-    with pytest.raises(ValueError, match=r"lacks the attribute\(s\) \['labels', 'image_size', 'resize_mode'\]"):
+    with pytest.raises(ValueError, match=r"plain Keras model carries no class map: pass \['labels', 'image_size', 'resize_mode'\]"):
         export_for_serving(plain, tmp_path / "a")
-    plain.labels, plain.image_size, plain.resize_mode = ["a", "b", "c"], (16, 16), "crop"
+    with pytest.raises(ValueError, match=r"pass \['resize_mode'\]"):
+        export_for_serving(plain, tmp_path / "a", labels=["a", "b"], image_size=16)
+    given = {"image_size": (16, 16), "resize_mode": "crop"}
     with pytest.raises(ValueError, match=r"output has shape \[1, 2\] for one image, but it has 3 labels"):
-        export_for_serving(plain, tmp_path / "a")
-    plain.labels = ["a", "a"]
+        export_for_serving(plain, tmp_path / "a", labels=["a", "b", "c"], **given)
     with pytest.raises(ValueError, match="duplicates"):
-        export_for_serving(plain, tmp_path / "a")
-    plain.labels = ["a", "b\nc"]
+        export_for_serving(plain, tmp_path / "a", labels=["a", "a"], **given)
     with pytest.raises(ValueError, match="without line breaks"):
-        export_for_serving(plain, tmp_path / "a")
-    plain.labels, plain.resize_mode = ["a", "b"], "zoom"
+        export_for_serving(plain, tmp_path / "a", labels=["a", "b\nc"], **given)
     with pytest.raises(ValueError, match=r"resize_mode must be one of .* Received: resize_mode='zoom'"):
-        export_for_serving(plain, tmp_path / "a")
-    plain.resize_mode, plain.image_size = "crop", (8, 8)
+        export_for_serving(plain, tmp_path / "a", labels=["a", "b"], image_size=(16, 16), resize_mode="zoom")
     with pytest.raises(ValueError, match=r"classifier failed on a float32 input of shape \[1, 8, 8, 3\]"):
-        export_for_serving(plain, tmp_path / "a")
+        export_for_serving(plain, tmp_path / "a", labels=["a", "b"], image_size=(8, 8), resize_mode="crop")
     logits = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
-    logits.labels, logits.image_size, logits.resize_mode = ["a", "b"], (16, 16), "crop"
     with pytest.raises(ValueError, match="must output class probabilities"):
-        export_for_serving(logits, tmp_path / "a")
-    with pytest.raises(ValueError, match="classifier must be a Keras model"):
+        export_for_serving(logits, tmp_path / "a", labels=["a", "b"], **given)
+    with pytest.raises(ValueError, match="classifier must be an ImageClassifier, a ScikitClassifier, or a Keras model"):
         export_for_serving("model.keras", tmp_path / "a")
     assert list_versions(tmp_path / "a") == []
+
+
+def test_a_classifier_of_the_contract_exports_with_its_own_class_map(tmp_path):
+    from keras_cvcls.models import ImageClassifier
+
+    model = ImageClassifier(LABELS, "resnet18", weights=None, image_size=(16, 24), resize_mode="pad")
+    path = export_for_serving(model, tmp_path / "clf", warmup=False)
+    assert read_labels(path) == model.class_map == LABELS
+    loaded = tf.saved_model.load(path)
+    images = loaded.signatures["predict_images"].structured_input_signature[1]["images"]
+    assert images.shape.as_list() == [None, 16, 24, 3]
+    pixels = tf.fill([1, 16, 24, 3], 100.0)
+    np.testing.assert_allclose(loaded.signatures["predict_images"](images=pixels)["scores"].numpy(),
+                               model.predict_scores(pixels.numpy()), atol=1e-5)
+    with pytest.raises(ValueError, match=r"ImageClassifier carries its own labels.*Received: labels=\['x'\]"):
+        export_for_serving(model, tmp_path / "other", labels=["x"])
+    assert list_versions(tmp_path / "other") == []
 
 
 # Deployment assets for real TF Serving (serving/ at the repository root).

@@ -12,6 +12,7 @@ import tensorflow as tf
 from keras_cvcls.data import ClassificationDataset
 from keras_cvcls.datasets import make_sample
 from keras_cvcls.models import ImageClassifier, ScikitClassifier, load_classifier
+from keras_cvcls.training import StepLR
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,8 @@ def test_config_round_trip_mirrors_init():
     config = model.get_config()
     clone = ImageClassifier.from_config(config)
     assert clone.get_config() == config
-    assert clone.image_size == (32, 48) and clone.labels == ["a", "b"] and clone.class_map == {0: "a", 1: "b"}
+    assert clone.image_size == (32, 48) and clone.labels == ["a", "b"] and clone.class_map == ["a", "b"]
+    assert clone.class_map.to_dict() == {0: "a", 1: "b"}
     assert clone.normalization == "imagenet"  # the backbone's default
     assert clone.output_shape == (None, 2)
 
@@ -41,38 +43,50 @@ def test_bad_arguments():
         ImageClassifier(["a", "b"], "resnet9")
 
 
-def test_fit_with_datasets_runs_step_lr_and_eval_history(small_split, tmp_path):
+def test_fit_with_datasets_builds_pipelines_and_keeps_the_compiled_optimizer(small_split, tmp_path):
     train, test = small_split
     model = ImageClassifier(train.labels, "resnet18", weights=None, image_size=32)
+    optimizer = keras.optimizers.SGD(learning_rate=0.02, momentum=0.9)
+    model.compile(optimizer=optimizer)
     history = model.fit(
-        train, epochs=3, batch_size=8, lr_per_epoch=[0.02, 0.005], validation_data=test,
-        augment="light", seed=0, tensorboard_logdir=str(tmp_path / "logs"), verbose=0,
+        train, epochs=3, batch_size=8, validation_data=test, augment="light", seed=0,
+        tensorboard_logdir=str(tmp_path / "logs"), callbacks=[StepLR([0.02, 0.005])], verbose=0,
     )
+    assert model.optimizer is optimizer
     assert model.eval_history.history["lr"] == pytest.approx([0.02, 0.005, 0.005])
-    assert len(model.eval_history.history["eval_accuracy"]) == 3
-    # The last eval accuracy is model.evaluate's on the same data.
+    assert history.history["learning_rate"] == pytest.approx([0.02, 0.005, 0.005])
+    # Keras validated the validation pipeline: the last val_accuracy is model.evaluate's on it.
     _, accuracy = model.evaluate(model.pipeline(test, batch_size=8), verbose=0)
-    assert model.eval_history.history["eval_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
-    assert "eval_accuracy" in history.history
+    assert history.history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
+    assert model.eval_history.history["eval_accuracy"] == history.history["val_accuracy"]
+    assert not any(key.startswith("eval_") for key in history.history)
     assert model.training_config["lr_per_epoch"] == [0.02, 0.005]
+    assert model.training_config["optimizer"] == "SGD"
     assert model.train_images_per_s > 0
     tags = set()
     extras = tmp_path / "logs" / "extras"
     for name in os.listdir(extras):
         for event in tf.compat.v1.train.summary_iterator(str(extras / name)):
             tags.update(v.tag for v in event.summary.value)
-    # The confusion matrix comes from EvalHistory's predictions of the same epoch (one eval pass).
-    assert {"learning_rate", "confusion_matrix", "augmented_samples"} <= tags
+    assert tags == {"confusion_matrix", "augmented_samples"}  # the learning rate is Keras' (train run)
 
 
-def test_warmup_freezes_the_backbone_first(small_split):
-    train, test = small_split
-    frozen = ImageClassifier(train.labels, "resnet18", weights=None, image_size=32)
-    first = frozen.backbone.trainable_weights[0].numpy().copy()
-    frozen.fit(train, epochs=2, warmup_epochs=1, batch_size=8, validation_data=test, verbose=0)
-    assert len(frozen.eval_history.history["eval_accuracy"]) == 2
-    assert frozen.backbone.trainable
-    assert not np.array_equal(first, frozen.backbone.trainable_weights[0].numpy())
+def test_fit_refuses_options_that_moved_to_compile_or_fine_tune(small_split):
+    train, _ = small_split
+    model = ImageClassifier(train.labels, "resnet18", weights=None, image_size=32)
+    optimizer = model.optimizer
+    for option, where in [
+        ("lr_per_epoch", r"StepLR\(lr_per_epoch\)"),
+        ("momentum", r"compile\(optimizer=keras\.optimizers\.SGD"),
+        ("optimizer", r"compile\(optimizer=\.\.\.\)"),
+        ("weight_decay", r"weight_decay=\.\.\."),
+        ("warmup_epochs", r"fine_tune"),
+    ]:
+        with pytest.raises(ValueError, match=rf"fit does not take {option}: fit never compiles; .*{where}"):
+            model.fit(train, epochs=1, verbose=0, **{option: 1})
+    with pytest.raises(ValueError, match=r"\['augment'\] build the input pipeline.*Received: augment='light'"):
+        model.fit(model.pipeline(train), augment="light", verbose=0)
+    assert model.optimizer is optimizer and model.training_config == {}
 
 
 def test_fit_rejects_mismatched_labels(small_split):
@@ -102,7 +116,7 @@ def test_save_load_predicts_identically(small_split, tmp_path, suffix):
 def test_scikit_classifier_trains_saves_and_loads(small_split, tmp_path):
     train, test = small_split
     dnn = ImageClassifier(train.labels, "resnet18", weights=None, image_size=32)
-    clf = ScikitClassifier(dnn).train(train, verbose=0)
+    clf = ScikitClassifier(dnn).fit(train, verbose=0)
     scores = clf.predict_scores(test)
     assert scores.shape == (len(test), 3)
     np.testing.assert_allclose(scores.sum(axis=1), 1, rtol=1e-5)
@@ -111,7 +125,7 @@ def test_scikit_classifier_trains_saves_and_loads(small_split, tmp_path):
     loaded = load_classifier(str(tmp_path / "svm"))
     assert isinstance(loaded, ScikitClassifier) and loaded.labels == clf.labels
     np.testing.assert_array_equal(loaded.predict_scores(test), scores)
-    by_name = ScikitClassifier("resnet18", weights=None, image_size=32).train(train, verbose=0)
+    by_name = ScikitClassifier("resnet18", weights=None, image_size=32).fit(train, verbose=0)
     assert len(by_name.predict(test)) == len(test)
     with pytest.raises(ValueError, match="not trained"):
         ScikitClassifier("resnet18", weights=None, image_size=32).predict(test)

@@ -30,19 +30,20 @@ from keras_cvcls.serving import ModelServer
 from keras_cvcls.serving.testing import make_tiny_classifier
 
 LABELS = ["cat", "dog", "fox"]
+TINY = {"labels": LABELS, "image_size": (16, 16), "resize_mode": "crop"}  # what export needs of a plain model
 NAME = "clf"
 TIMEOUT = 10.0
 
 
 @pytest.fixture(scope="module")
 def classifier():
-    return make_tiny_classifier(LABELS, (16, 16), "crop", seed=4)
+    return make_tiny_classifier(LABELS, (16, 16), seed=4)
 
 
 @pytest.fixture(scope="module")
 def server(classifier, tmp_path_factory):
     base = tmp_path_factory.mktemp("grpc") / NAME
-    export_for_serving(classifier, base)
+    export_for_serving(classifier, base, **TINY)
     with ModelServer(
         base,
         NAME,
@@ -247,7 +248,7 @@ def test_errors_have_tf_servings_codes_and_messages(stubs, images):
 
 def test_full_batch_queue_answers_unavailable(classifier, tmp_path):
     base = tmp_path / NAME
-    export_for_serving(classifier, base, warmup=False)
+    export_for_serving(classifier, base, **TINY, warmup=False)
     y, x = np.mgrid[0:1600, 0:1600]
     buf = io.BytesIO()
     Image.fromarray(np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)).save(buf, "PNG", compress_level=1)
@@ -299,8 +300,8 @@ def _wait_for(predicate, timeout=30.0):
 @pytest.fixture(scope="module")
 def two_versions(tmp_path_factory):
     base = tmp_path_factory.mktemp("versions") / NAME
-    export_for_serving(make_tiny_classifier(LABELS, (16, 16), seed=5), base, version=1, warmup=False)
-    export_for_serving(make_tiny_classifier(["a", "b", "c"], (16, 16), seed=6), base, version=2, warmup=False)
+    export_for_serving(make_tiny_classifier(LABELS, (16, 16), seed=5), base, version=1, warmup=False, **TINY)
+    export_for_serving(make_tiny_classifier(["a", "b", "c"], (16, 16), seed=6), base, version=2, warmup=False, **{**TINY, "labels": ["a", "b", "c"]})
     return base
 
 
@@ -346,7 +347,7 @@ def test_all_policy_and_labels_from_a_model_config_file(two_versions, tmp_path, 
 
 def test_broken_new_version_keeps_the_served_one_and_shows_the_error(classifier, tmp_path, images):
     base = tmp_path / NAME
-    export_for_serving(classifier, base, version=1, warmup=False)
+    export_for_serving(classifier, base, **TINY, version=1, warmup=False)
     with ModelServer(
         base,
         NAME,
@@ -370,7 +371,7 @@ def test_broken_new_version_keeps_the_served_one_and_shows_the_error(classifier,
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             assert stub.Predict(predict_request(images[:1]), timeout=TIMEOUT).model_spec.version.value == 1
             # A good version 3 replaces version 1; the failed version 2 stays reported.
-            export_for_serving(classifier, base, version=3, warmup=False)
+            export_for_serving(classifier, base, **TINY, version=3, warmup=False)
             _wait_for(lambda: _versions(srv).get(1, ("",))[0] == "END")
             assert stub.Predict(predict_request(images[:1]), timeout=TIMEOUT).model_spec.version.value == 3
         assert _versions(srv)[3] == ("AVAILABLE", "OK", "") and _versions(srv)[2][0] == "END"

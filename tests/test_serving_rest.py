@@ -20,18 +20,19 @@ from keras_cvcls.serving import ModelServer
 from keras_cvcls.serving.testing import make_tiny_classifier
 
 LABELS = ["cat", "dog", "fox"]
+TINY = {"labels": LABELS, "image_size": (16, 16), "resize_mode": "crop"}  # what export needs of a plain model
 NAME = "clf"
 
 
 @pytest.fixture(scope="module")
 def classifier():
-    return make_tiny_classifier(LABELS, (16, 16), "crop", seed=3)
+    return make_tiny_classifier(LABELS, (16, 16), seed=3)
 
 
 @pytest.fixture(scope="module")
 def server(classifier, tmp_path_factory):
     base = tmp_path_factory.mktemp("rest") / NAME
-    export_for_serving(classifier, base)
+    export_for_serving(classifier, base, **TINY)
     with ModelServer(
         base,
         NAME,
@@ -392,7 +393,7 @@ def _large_png(side=1600):
 
 def test_full_batch_queue_answers_503(classifier, tmp_path):
     base = tmp_path / NAME
-    export_for_serving(classifier, base, warmup=False)
+    export_for_serving(classifier, base, **TINY, warmup=False)
     body = json.dumps({"instances": [b64(_large_png())]})
     options = {"max_batch_size": 1, "max_enqueued_batches": 1, "num_batch_threads": 1, "batch_timeout_micros": 0}
     with ModelServer(base, NAME, rest_port=0, grpc_port=None, host="127.0.0.1", batching_parameters=options) as srv:
@@ -415,7 +416,7 @@ def test_graceful_shutdown_finishes_requests_in_flight(classifier, tmp_path, ima
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     base = tmp_path / NAME
-    export_for_serving(classifier, base, warmup=False)
+    export_for_serving(classifier, base, **TINY, warmup=False)
     # Requests wait up to 2 s in the batch queue: they are surely in flight when stop() starts.
     options = {"max_batch_size": 64, "batch_timeout_micros": 2_000_000}
     srv = ModelServer(base, NAME, rest_port=0, grpc_port=0, host="127.0.0.1", batching_parameters=options).start()

@@ -69,11 +69,11 @@ def test_save_and_load_round_trip(tmp_path):
 def test_fit_on_a_dataset_rejects_a_typo_before_touching_the_model(sample_dir):
     train = ClassificationDataset.from_directory(sample_dir)
     model = small_model(train.labels)
-    # lr is fine_tune's; fit's is lr_per_epoch. Keras' own fit would have raised only after
-    # the warm-up froze the backbone, leaving it frozen.
-    with pytest.raises(ValueError, match=r"\['lr'\] for ImageClassifier\.fit.*'lr_per_epoch'.*Received: lr=0\.1"):
-        model.fit(train, epochs=2, warmup_epochs=1, lr=0.1, verbose=0)
-    assert model.backbone.trainable and model.training_config == {} and not model.compiled
+    # lr is fine_tune's; fit takes the pipeline options and Keras' own. Checked before
+    # anything is built or recorded.
+    with pytest.raises(ValueError, match=r"\['lr'\] for ImageClassifier\.fit.*'augment'.*Received: lr=0\.1"):
+        model.fit(train, epochs=2, lr=0.1, verbose=0)
+    assert model.backbone.trainable and model.training_config == {}
     with pytest.raises(ValueError, match=r"\['epoch'\]"):
         model.fit(train, epoch=3, verbose=0)
 

@@ -76,40 +76,56 @@ def read_labels(export_dir):
         return f.read().split("\n")[:-1]
 
 
-def _check_classifier(classifier):
-    """Returns ``(labels, (height, width), resize_mode)`` or raises a ValueError saying what is missing."""
-    from keras_cvcls.data.decode import RESIZE_MODES, normalize_image_size
+def _serving_parts(classifier, labels, image_size, resize_mode):
+    """``(keras model, labels, (height, width), resize_mode)`` to export, or a ValueError saying what is wrong.
 
-    if not callable(classifier):
+    A classifier of the contract (:class:`ImageClassifier`, :class:`ScikitClassifier`) carries
+    its labels, input size and resize mode; a plain Keras model is given them as arguments.
+    """
+    import keras
+
+    from keras_cvcls.data.decode import RESIZE_MODES, normalize_image_size
+    from keras_cvcls.models import ImageClassifier, ScikitClassifier
+
+    given = {"labels": labels, "image_size": image_size, "resize_mode": resize_mode}
+    if isinstance(classifier, (ImageClassifier, ScikitClassifier)):
+        passed = {name: value for name, value in given.items() if value is not None}
+        if passed:
+            raise ValueError(
+                f"A {type(classifier).__name__} carries its own labels, image_size and resize_mode; "
+                f"do not pass them. Received: {', '.join(f'{k}={v!r}' for k, v in passed.items())}"
+            )
+        model = classifier.to_keras()
+        labels, image_size, resize_mode = classifier.labels, classifier.image_size, classifier.resize_mode
+    elif isinstance(classifier, keras.Model):
+        missing = [name for name, value in given.items() if value is None]
+        if missing:
+            raise ValueError(
+                f"A plain Keras model carries no class map: pass {missing} to export_for_serving: `labels` "
+                "(class names in score order), `image_size` ((height, width) the model takes) and "
+                f"`resize_mode` (one of {RESIZE_MODES}, how serving resizes images as training did). "
+                f"Received: classifier of type {type(classifier).__name__}"
+            )
+        model = classifier
+    else:
         raise ValueError(
-            "classifier must be a Keras model mapping float32 images [N, H, W, 3] to probabilities "
-            f"[N, C]. Received: classifier={classifier!r}"
+            "classifier must be an ImageClassifier, a ScikitClassifier, or a Keras model mapping float32 "
+            f"images [N, H, W, 3] to probabilities [N, C]. Received: classifier={classifier!r}"
         )
-    missing = [name for name in ("labels", "image_size", "resize_mode") if getattr(classifier, name, None) is None]
-    if missing:
-        raise ValueError(
-            f"classifier lacks the attribute(s) {missing} that export needs: `labels` (class names in "
-            "score order), `image_size` ((height, width) the model takes) and `resize_mode` "
-            f"(one of {RESIZE_MODES}, how serving resizes images as training did). "
-            f"Received: classifier of type {type(classifier).__name__}"
-        )
-    labels = classifier.labels
     if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
-        raise ValueError(f"classifier.labels must be a list of class names. Received: labels={labels!r}")
+        raise ValueError(f"labels must be a list of class names. Received: labels={labels!r}")
     labels = list(labels)
     bad = [x for x in labels if not isinstance(x, str) or not x or "\n" in x or "\r" in x]
     if not labels or bad:
         raise ValueError(
-            "classifier.labels must be a non-empty list of non-empty strings without line breaks. "
-            f"Received: labels={labels!r}"
+            f"labels must be a non-empty list of non-empty strings without line breaks. Received: labels={labels!r}"
         )
     if len(set(labels)) != len(labels):
-        raise ValueError(f"classifier.labels has duplicates. Received: labels={labels!r}")
-    image_size = normalize_image_size(classifier.image_size)
-    resize_mode = classifier.resize_mode
+        raise ValueError(f"labels has duplicates. Received: labels={labels!r}")
+    image_size = normalize_image_size(image_size)
     if resize_mode not in RESIZE_MODES:
-        raise ValueError(f"classifier.resize_mode must be one of {RESIZE_MODES}. Received: resize_mode={resize_mode!r}")
-    return labels, image_size, resize_mode
+        raise ValueError(f"resize_mode must be one of {RESIZE_MODES}. Received: resize_mode={resize_mode!r}")
+    return model, labels, image_size, resize_mode
 
 
 def _check_outputs(classifier, labels, image_size):
@@ -233,7 +249,7 @@ def _build_archive(classifier, labels_file, image_size, resize_mode):
     return archive, holder
 
 
-def export_for_serving(classifier, base_path, version=None, *, warmup=True):
+def export_for_serving(classifier, base_path, version=None, *, warmup=True, labels=None, image_size=None, resize_mode=None):
     """Writes ``base_path/<version>/``, a SavedModel that TF Serving (or ``keras-cvcls serve``) serves.
 
     The version folder is built in a hidden temporary folder inside ``base_path`` and renamed
@@ -241,21 +257,27 @@ def export_for_serving(classifier, base_path, version=None, *, warmup=True):
     version.
 
     Args:
-        classifier: a Keras model mapping float32 images ``[N, H, W, 3]`` (pixel values 0-255)
-            to class probabilities ``[N, C]``, with attributes ``labels`` (C class names),
-            ``image_size`` (``(height, width)``) and ``resize_mode`` (``"crop"``, ``"pad"`` or
-            ``"stretch"``). A :class:`~keras_cvcls.models.ScikitClassifier` with a linear
-            learner is exported through its ``to_keras()`` (exact); other learners raise.
+        classifier: an :class:`~keras_cvcls.models.ImageClassifier` or a
+            :class:`~keras_cvcls.models.ScikitClassifier` (the classifier contract: its
+            ``to_keras()`` graph is exported with its ``labels``, ``image_size`` and
+            ``resize_mode``; a ScikitClassifier needs a linear learner, others raise), or a
+            plain Keras model mapping float32 images ``[N, H, W, 3]`` (pixel values 0-255) to
+            class probabilities ``[N, C]``, given ``labels``, ``image_size`` and ``resize_mode``.
         base_path: the model's base path, e.g. ``models/flowers``; created when missing.
         version: a positive int; ``None`` takes the next integer after the highest version there.
         warmup: write ``assets.extra/tf_serving_warmup_requests`` (needs tensorflow-serving-api).
+        labels: the ``C`` class names in score order, for a plain Keras model only.
+        image_size: ``(height, width)`` (or an int) the plain Keras model takes.
+        resize_mode: ``"crop"``, ``"pad"`` or ``"stretch"``: how serving fits images to
+            ``image_size``, as training did; for a plain Keras model only.
 
     Returns:
         The path of the new version folder.
 
     Raises:
-        ValueError: when the classifier lacks what export needs (the message says what), or
-            ``version`` is not a positive int.
+        ValueError: when the classifier lacks what export needs (the message says what), a
+            classifier of the contract is also given ``labels``/``image_size``/``resize_mode``,
+            or ``version`` is not a positive int.
         FileExistsError: when that version already exists.
 
     Example:
@@ -265,9 +287,7 @@ def export_for_serving(classifier, base_path, version=None, *, warmup=True):
     """
     import tensorflow as tf
 
-    if hasattr(classifier, "to_keras") and hasattr(classifier, "learner"):  # a ScikitClassifier
-        classifier = classifier.to_keras()
-    labels, image_size, resize_mode = _check_classifier(classifier)
+    classifier, labels, image_size, resize_mode = _serving_parts(classifier, labels, image_size, resize_mode)
     if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1):
         raise ValueError(f"version must be a positive int or None. Received: version={version!r}")
     _check_outputs(classifier, labels, image_size)

@@ -53,16 +53,61 @@ def _describe_weights(weights):
     return os.path.abspath(os.fspath(weights))
 
 
+def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, verbose=0):
+    """Runs a Keras model over a dataset (in dataset order) or raw images, preprocessed as in training.
+
+    Args:
+        keras_model: a Keras model taking float32 images ``[N, H, W, 3]`` in [0, 255].
+        data: a :class:`~keras_cvcls.data.ClassificationDataset`, or raw images: a path, an
+            http(s) URL, encoded bytes, a PIL image, a numpy array, or a list of these (see
+            :mod:`keras_cvcls.data.image_inputs`).
+        image_size: ``(height, width)`` of the model input.
+        resize_mode: how images are fitted to ``image_size``.
+        batch_size: images per forward pass.
+        verbose: Keras ``predict`` verbosity.
+
+    Returns:
+        The model's outputs, one row per image.
+    """
+    from keras_cvcls.data.classification_dataset import ClassificationDataset
+
+    if isinstance(data, ClassificationDataset):
+        from keras_cvcls.data.pipeline import make_pipeline
+
+        pipeline = make_pipeline(data, image_size=image_size, resize_mode=resize_mode, batch_size=batch_size)
+        return keras_model.predict(pipeline, verbose=verbose)
+    from keras_cvcls.data.image_inputs import load_images
+
+    pixels = load_images(data, image_size, resize_mode=resize_mode)
+    return keras_model.predict(pixels, batch_size=batch_size, verbose=verbose)
+
+
+def scoring_results(scores, labels):
+    """One :class:`~keras_cvcls.ScoringResult` per row of scores ``[N, C]`` (top label, scores, labels)."""
+    from keras_cvcls.scoring_result import ScoringResult
+
+    labels = tuple(labels)
+    return [ScoringResult(label=labels[int(np.argmax(row))], scores=row, labels=labels) for row in scores]
+
+
 @keras.saving.register_keras_serializable(package="keras_cvcls")
 class ImageClassifier(keras.Model):
     """An image classifier: normalisation, a registry backbone, pooling, dropout, softmax head.
 
-    A plain Keras model (use it with ``model.fit``, ``model.predict``,
+    A plain Keras model (use it with ``model.compile``, ``model.fit``, ``model.predict``,
     ``keras.saving``): it takes float32 RGB images with pixel values in [0, 255]
     (what :func:`~keras_cvcls.data.make_pipeline` yields) and returns class
     probabilities. The backbone's normalisation runs inside the model, and the
     class map (``labels``), input size and resize mode travel with it, so a saved
     or exported model needs nothing else.
+
+    Like a KerasHub task it is compiled when built, with :meth:`compile`'s ``"auto"``
+    defaults (SGD with momentum 0.9 at 0.01, sparse cross-entropy, accuracy); call
+    ``compile`` again to choose otherwise, and ``fit`` keeps your choice.
+
+    The classifier contract, shared with :class:`~keras_cvcls.models.ScikitClassifier`:
+    ``fit``, ``predict_scores``, ``classify``, ``labels``, ``class_map``, ``image_size``,
+    ``resize_mode``, ``to_keras`` and ``save`` (read back by :func:`load_classifier`).
 
     Args:
         labels: class names; output ``i`` is ``labels[i]``.
@@ -81,6 +126,7 @@ class ImageClassifier(keras.Model):
         precision: ``None``/``"float32"``, ``"mixed_bfloat16"`` (CPUs with AMX, recent GPUs) or
             ``"mixed_float16"``; the head always computes in float32.
         training_config: a dict recorded by :meth:`fit` (kept for reference when saved).
+        compile: compile with the ``"auto"`` defaults when built (default True).
 
     Example:
         >>> model = ImageClassifier(["cat", "dog"])          # pretrained EfficientNet-Lite0
@@ -102,6 +148,7 @@ class ImageClassifier(keras.Model):
         resize_mode="crop",
         precision=None,
         training_config=None,
+        compile=True,
         **kwargs,
     ):
         from keras_cvcls.arguments import check_arguments, keyword_names
@@ -148,6 +195,8 @@ class ImageClassifier(keras.Model):
         self.training_config = dict(training_config or {})
         self.weights_source = _describe_weights(weights)
         self.eval_history = None
+        if compile:
+            self.compile()
 
     # ------------------------------------------------------------ serialisation
     def get_config(self):
@@ -172,8 +221,18 @@ class ImageClassifier(keras.Model):
 
     @property
     def class_map(self):
-        """``{id: label}``, the class map TF Serving clients and cvtk used."""
-        return dict(enumerate(self.labels))
+        """The class names in score order, a :class:`~keras_cvcls.ClassMap` (``.to_dict()``: cvtk's ``{id: label}``)."""
+        from keras_cvcls.class_map import ClassMap
+
+        return ClassMap(self.labels)
+
+    def to_keras(self):
+        """The classifier as one Keras model (images in [0, 255] -> probabilities): this model itself.
+
+        Part of the classifier contract: :func:`~keras_cvcls.export.export_for_serving` exports
+        ``classifier.to_keras()`` of any classifier.
+        """
+        return self
 
     def save(self, filepath, *args, **kwargs):
         """Saves to a folder (``model.keras`` + ``classifier.json``) or, for ``*.keras``, one file.
@@ -198,9 +257,24 @@ class ImageClassifier(keras.Model):
 
         return make_pipeline(dataset, image_size=self.image_size, resize_mode=self.resize_mode, batch_size=batch_size, **kwargs)
 
-    def predict_scores(self, dataset, batch_size=32, verbose=0):
-        """Class probabilities ``[N, C]`` for every image of a dataset, in dataset order."""
-        return self.predict(self.pipeline(dataset, batch_size=batch_size), verbose=verbose)
+    def predict_scores(self, data, batch_size=32, verbose=0):
+        """Class probabilities ``[N, C]``: every image of a dataset, in dataset order, or raw images.
+
+        Args:
+            data: a :class:`~keras_cvcls.data.ClassificationDataset`, or raw images (what
+                :meth:`predict_images` accepts).
+            batch_size: images per forward pass.
+            verbose: Keras ``predict`` verbosity.
+
+        Returns:
+            A float32 array ``[N, len(labels)]``.
+
+        Example:
+            >>> model.predict_scores(test_set).shape
+            (len(test_set), 2)
+        """
+        scores = predict_on(self, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
+        return np.asarray(scores, dtype="float32")
 
     def predict_images(self, images, *, batch_size=32):
         """Class probabilities ``[N, C]`` for raw images, with the training and serving preprocessing.
@@ -222,10 +296,7 @@ class ImageClassifier(keras.Model):
             >>> model.predict_images("cat.jpg").shape
             (1, 2)
         """
-        from keras_cvcls.data.image_inputs import load_images
-
-        pixels = load_images(images, self.image_size, resize_mode=self.resize_mode)
-        return np.asarray(self.predict(pixels, batch_size=batch_size, verbose=0), dtype="float32")
+        return self.predict_scores(images, batch_size=batch_size)
 
     def classify(self, images, *, batch_size=32):
         """Results for raw images: the top ``label``, the ``scores`` and the ``labels``.
@@ -238,13 +309,7 @@ class ImageClassifier(keras.Model):
             >>> model.classify("cat.jpg")[0].label
             'cat'
         """
-        from keras_cvcls.scoring_result import ScoringResult
-
-        labels = tuple(self.labels)
-        return [
-            ScoringResult(label=labels[int(np.argmax(row))], scores=row, labels=labels)
-            for row in self.predict_images(images, batch_size=batch_size)
-        ]
+        return scoring_results(self.predict_scores(images, batch_size=batch_size), self.labels)
 
     # ----------------------------------------------------------------- training
     def fine_tune(self, train, **options):
@@ -264,40 +329,98 @@ class ImageClassifier(keras.Model):
 
         return fine_tune(self, train, **options)
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_data=None, **kwargs):
-        """Keras ``fit``; given a :class:`ClassificationDataset`, also builds pipelines and callbacks.
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        """Configures the model for training, with good defaults for ``"auto"`` (as KerasHub tasks do).
 
-        With a ``ClassificationDataset`` as ``x`` (and optionally as
-        ``validation_data``) this compiles with SGD + momentum, builds shuffled,
-        augmented, cached ``tf.data`` pipelines, and adds :class:`StepLR`,
-        :class:`EvalHistory` and TensorBoard callbacks. Anything else goes to
-        ``keras.Model.fit`` unchanged.
+        Args:
+            optimizer: ``"auto"`` (``keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)``,
+                cvtk's; a float rate, so :class:`~keras_cvcls.training.StepLR` can set one per
+                epoch), an optimizer name, or a ``keras.optimizers.Optimizer`` (its
+                ``learning_rate`` may be a schedule such as
+                :func:`~keras_cvcls.training.step_lr_schedule`).
+            loss: ``"auto"`` (``keras.losses.SparseCategoricalCrossentropy()``: integer
+                labels, softmax probabilities), a loss name or a ``keras.losses.Loss``.
+            metrics: ``"auto"`` (``SparseCategoricalAccuracy`` logged as ``accuracy`` and
+                ``val_accuracy``), or a list of metrics.
+            **kwargs: the other arguments of ``keras.Model.compile``.
+
+        Example:
+            >>> model.compile()                                                # the defaults
+            >>> model.compile(optimizer=keras.optimizers.Adam(1e-4))           # your optimizer
+            >>> model.fit(train_set, validation_data=test_set, epochs=5)     # fit keeps it
+        """
+        from keras_cvcls.training.auto_compile import auto_compile_arguments
+
+        # Optimizer variables belong to the model's distribution strategy.
+        with self.distribute_strategy.scope():
+            arguments = auto_compile_arguments(optimizer, loss, metrics)
+        super().compile(**arguments, **kwargs)
+
+    def compile_from_config(self, config):
+        """Compiles as the saved model was compiled (``keras.saving.load_model`` calls it).
+
+        Keras skips a custom ``compile`` on loading unless this is overridden; the saved
+        optimizer's state is then loaded into the rebuilt optimizer.
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_data=None, **kwargs):
+        """Keras ``fit``; a :class:`ClassificationDataset` as ``x`` or ``validation_data`` is turned into this model's pipeline.
+
+        It trains with what :meth:`compile` chose (by default the ``"auto"`` compile made
+        when the model was built) and never compiles. With validation data Keras logs
+        ``val_loss`` and ``val_accuracy``, so ``keras.callbacks.EarlyStopping``,
+        ``ModelCheckpoint`` and ``ReduceLROnPlateau`` work as usual, and
+        ``keras.callbacks.TensorBoard`` writes a ``validation`` run. Learning rates per
+        epoch (cvtk's ``lr_per_mb``): ``callbacks=[StepLR([...])]``. The transfer-learning
+        recipe is :meth:`fine_tune`.
+
+        With a ``ClassificationDataset`` as ``x``, the training pipeline is shuffled,
+        augmented and cached, the validation pipeline plain, and two callbacks are added:
+        an :class:`~keras_cvcls.training.EvalHistory` (then ``model.eval_history``, cvtk's
+        ``train_eval_accs``) and a throughput meter (``model.train_images_per_s``). Under a
+        multi-replica ``tf.distribute`` strategy the EvalHistory does the validation (Keras'
+        own fails on batches that do not split evenly across replicas) and logs the same
+        ``val_accuracy`` and ``val_loss``.
 
         Keyword Args (``ClassificationDataset`` input only):
-            lr_per_epoch: learning rate per epoch (cvtk's ``lr_per_mb``); the last repeats.
-                Default ``[0.01]``.
-            momentum: SGD momentum (default 0.9).
-            optimizer: ``"sgd"`` (default, with momentum; cvtk's choice) or ``"adam"``.
             batch_size: minibatch size (default 32).
             augment: a preset name (see :func:`~keras_cvcls.augment.list_augmentations`),
                 a Keras layer or callable applied to training batches, or ``None``.
-            tensorboard_logdir: folder for TensorBoard logs (learning rate, confusion
-                matrix and augmented samples each epoch).
-            warmup_epochs: epochs with a frozen backbone before full fine-tuning (default 0).
             seed: shuffling and augmentation seed.
             cache: keep decoded images in memory (default: when they fit in 2 GB).
-            weight_decay: L2-style decoupled weight decay for SGD (default 0).
+            tensorboard_logdir: folder for TensorBoard logs: Keras' ``train`` and
+                ``validation`` runs, plus :class:`~keras_cvcls.training.TensorBoardExtras`
+                (confusion matrix, augmented samples).
+
+        Other keyword arguments go to ``keras.Model.fit``.
+
+        Raises:
+            ValueError: for a dataset whose labels differ from the model's; for an option
+                that moved to :meth:`compile` or :meth:`fine_tune` (``lr_per_epoch``,
+                ``momentum``, ``optimizer``, ``weight_decay``, ``warmup_epochs``: the message
+                says where); for a pipeline option without a ``ClassificationDataset``.
+
+        Example:
+            >>> model = ImageClassifier(train.labels, "resnet18", weights=None, image_size=64)
+            >>> model.compile(optimizer=keras.optimizers.SGD(momentum=0.9))
+            >>> model.fit(train, validation_data=test, epochs=15, callbacks=[
+            ...     StepLR("0.01x7,0.001x7,0.0001"), keras.callbacks.EarlyStopping(monitor="val_loss", patience=3)])
         """
         from keras_cvcls.data.classification_dataset import ClassificationDataset
+        from keras_cvcls.training.fit_dataset import check_fit_options, fit_dataset
 
-        if not isinstance(x, ClassificationDataset):
-            return super().fit(
-                x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+        check_fit_options(kwargs, dataset_input=isinstance(x, ClassificationDataset))
+        if isinstance(x, ClassificationDataset):
+            return fit_dataset(
+                self, x, epochs=epochs, batch_size=batch_size or 32, verbose=verbose, callbacks=callbacks,
                 validation_data=validation_data, **kwargs,
             )
-        from keras_cvcls.training.fit_dataset import fit_dataset
-
-        return fit_dataset(
-            self, x, epochs=epochs, batch_size=batch_size or 32, verbose=verbose, callbacks=callbacks,
+        if isinstance(validation_data, ClassificationDataset):
+            validation_data = self.pipeline(validation_data, batch_size=batch_size or 32)
+        return super().fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
             validation_data=validation_data, **kwargs,
         )

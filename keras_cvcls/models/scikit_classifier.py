@@ -10,7 +10,7 @@ import numpy as np
 from keras_cvcls.data.decode import check_resize_mode, normalize_image_size
 from keras_cvcls.data.normalization import ImageNormalization
 from keras_cvcls.models.backbone_registry import create_backbone, get_backbone_config
-from keras_cvcls.models.image_classifier import CLASSIFIER_FILE, ImageClassifier
+from keras_cvcls.models.image_classifier import CLASSIFIER_FILE, ImageClassifier, predict_on, scoring_results
 
 FEATURES_FILE = "feature_extractor.keras"
 LEARNER_FILE = "learner.joblib"
@@ -41,9 +41,13 @@ class ScikitClassifier:
         image_size: input size when a backbone name or a feature model is given.
         resize_mode: how images are fitted to ``image_size``.
 
+    The classifier contract, shared with :class:`~keras_cvcls.models.ImageClassifier`:
+    ``fit``, ``predict_scores``, ``classify``, ``labels``, ``class_map``, ``image_size``,
+    ``resize_mode``, ``to_keras`` and ``save`` (read back by :func:`load_classifier`).
+
     Example:
         >>> clf = ScikitClassifier("efficientnet_lite0")  # ImageNet weights, offline
-        >>> clf.train(train_set)
+        >>> clf.fit(train_set)
         >>> clf.predict(test_set)[:3]
         ['cat', 'dog', 'cat']
     """
@@ -79,15 +83,19 @@ class ScikitClassifier:
         self.learner = learner if learner is not None else _default_learner()
         self.labels = None
 
-    def features(self, dataset, batch_size=32, verbose=0):
-        """Feature vectors ``[N, D]`` for every image of a dataset."""
-        from keras_cvcls.data.pipeline import make_pipeline
+    def features(self, data, batch_size=32, verbose=0):
+        """Feature vectors ``[N, D]``: every image of a dataset, in dataset order, or raw images."""
+        return predict_on(self.feature_extractor, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
 
-        pipeline = make_pipeline(dataset, image_size=self.image_size, resize_mode=self.resize_mode, batch_size=batch_size)
-        return self.feature_extractor.predict(pipeline, verbose=verbose)
+    def fit(self, dataset, batch_size=32, verbose="auto"):
+        """Extracts features of ``dataset`` (a :class:`ClassificationDataset`) and fits the learner on them.
 
-    def train(self, dataset, batch_size=32, verbose="auto"):
-        """Extracts features of ``dataset`` and fits the learner on them."""
+        Returns:
+            ``self``.
+
+        Raises:
+            ValueError: when the dataset has images of fewer than two labels.
+        """
         if verbose == "auto":
             verbose = 1 if os.isatty(1) else 0
         x = self.features(dataset, batch_size, verbose=verbose)
@@ -98,15 +106,33 @@ class ScikitClassifier:
         self.labels = list(dataset.labels)
         return self
 
+    train = fit  # cvtk's name
+
+    @property
+    def class_map(self):
+        """The class names in score order, a :class:`~keras_cvcls.ClassMap`."""
+        from keras_cvcls.class_map import ClassMap
+
+        self._check_trained()
+        return ClassMap(self.labels)
+
     def _check_trained(self):
         if self.labels is None:
-            raise ValueError("The classifier is not trained yet: call train(dataset) first.")
+            raise ValueError("The classifier is not trained yet: call fit(dataset) first.")
 
-    def predict_scores(self, dataset, batch_size=32):
-        """Scores ``[N, C]``: ``predict_proba`` when the learner has it, else a softmax of
-        ``decision_function`` (a monotone map, so rankings, ROC and PR curves are unchanged)."""
+    def predict_scores(self, data, batch_size=32):
+        """Scores ``[N, C]`` of a dataset (in dataset order) or of raw images.
+
+        ``predict_proba`` when the learner has it, else a softmax of ``decision_function``
+        (a monotone map, so rankings, ROC and PR curves are unchanged).
+
+        Args:
+            data: a :class:`~keras_cvcls.data.ClassificationDataset`, or raw images (what
+                :meth:`ImageClassifier.predict_images` accepts).
+            batch_size: images per forward pass of the feature extractor.
+        """
         self._check_trained()
-        x = self.features(dataset, batch_size)
+        x = self.features(data, batch_size)
         learner = self.learner
         scores = np.zeros((len(x), len(self.labels)), np.float32)
         if hasattr(learner, "predict_proba"):
@@ -119,19 +145,22 @@ class ScikitClassifier:
         scores[:, learner.classes_] = raw  # classes missing from training keep score 0
         return scores
 
-    def predict(self, dataset, batch_size=32):
-        """Predicted label names, in dataset order."""
-        return [self.labels[i] for i in np.argmax(self.predict_scores(dataset, batch_size), axis=1)]
+    def predict(self, data, batch_size=32):
+        """Predicted label names, in dataset order (or the order of the raw images)."""
+        return [self.labels[i] for i in np.argmax(self.predict_scores(data, batch_size), axis=1)]
 
-    classify = predict
+    def classify(self, images, *, batch_size=32):
+        """Results for raw images, :class:`~keras_cvcls.ScoringResult` objects, as :meth:`ImageClassifier.classify`."""
+        return scoring_results(self.predict_scores(images, batch_size=batch_size), self.labels)
 
     def to_keras(self):
         """The classifier as one Keras model (features + the learner as a Dense softmax layer).
 
         Exact for linear learners with ``coef_`` and ``intercept_`` (``LinearSVC``,
         ``LogisticRegression``): its outputs equal :meth:`predict_scores`. This is
-        what :func:`~keras_cvcls.export.export_for_serving` exports, since TF Serving
-        runs TensorFlow graphs, not Python.
+        what :func:`~keras_cvcls.export.export_for_serving` exports (with this classifier's
+        ``labels``, ``image_size`` and ``resize_mode``), since TF Serving runs TensorFlow
+        graphs, not Python.
 
         Raises:
             ValueError: for a learner that is not linear (its decision runs in Python).
@@ -161,9 +190,6 @@ class ScikitClassifier:
         head = keras.layers.Dense(len(self.labels), activation="softmax", dtype="float32", name="predictions")
         model = keras.Model(self.feature_extractor.inputs, head(self.feature_extractor.outputs[0]), name="scikit_classifier")
         head.set_weights([kernel, bias])
-        model.labels = list(self.labels)
-        model.image_size = tuple(self.image_size)
-        model.resize_mode = self.resize_mode
         return model
 
     def save(self, path):

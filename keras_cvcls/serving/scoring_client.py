@@ -147,9 +147,10 @@ class ScoringClient:
 
     @property
     def class_map(self):
-        """Class names in score order (``class_map[i]`` names ``scores[i]``), or None.
+        """The :class:`~keras_cvcls.ClassMap` of the served model (``class_map[i]`` names ``scores[i]``), or None.
 
-        Read once from the model's class-name signature (``labels`` in models exported by
+        The same type as a classifier's ``class_map``. None when the model has no class-name
+        signature. Read once from the model's class-name signature (``labels`` in models exported by
         keras-cvcls).
         """
         if not self._class_map_fetched:
@@ -160,7 +161,9 @@ class ScoringClient:
                 outputs, _ = self._retrying(
                     self._transport.predict, signature, {input_name: ids}, info.output_dtypes[signature], [output_name]
                 )
-                self._class_map = [v.decode("utf-8") for v in outputs[output_name].tolist()]
+                from keras_cvcls.class_map import ClassMap
+
+                self._class_map = ClassMap([v.decode("utf-8") for v in outputs[output_name].tolist()])
             self._class_map_fetched = True
         return self._class_map
 

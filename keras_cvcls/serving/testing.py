@@ -1,22 +1,21 @@
 """A tiny real classifier for tests and examples of export and serving.
 
-It has what :func:`keras_cvcls.export.export_for_serving` needs (``labels``, ``image_size``,
-``resize_mode``) and takes well under a second to build, export and load.
+A plain Keras model: export it with the ``labels``, ``image_size`` and ``resize_mode`` it was
+built for (``export_for_serving(model, base, labels=..., image_size=..., resize_mode=...)``). It
+takes well under a second to build, export and load.
 """
 
 
-def make_tiny_classifier(labels=("cat", "dog", "fox"), image_size=(16, 16), resize_mode="crop", seed=0):
+def make_tiny_classifier(labels=("cat", "dog", "fox"), image_size=(16, 16), seed=0):
     """Builds a small convolutional classifier with random (seeded) weights.
 
     Args:
         labels: class names.
         image_size: ``(height, width)`` of the model input.
-        resize_mode: ``"crop"``, ``"pad"`` or ``"stretch"``.
         seed: weight initialisation seed; equal seeds give equal models.
 
     Returns:
-        A ``keras.Model`` from float32 images ``[N, H, W, 3]`` (0-255) to probabilities ``[N, C]``,
-        with ``labels``, ``image_size`` and ``resize_mode`` attributes.
+        A ``keras.Model`` from float32 images ``[N, H, W, 3]`` (0-255) to probabilities ``[N, C]``.
 
     Example:
         >>> model = make_tiny_classifier(["a", "b"], (16, 16))
@@ -33,8 +32,4 @@ def make_tiny_classifier(labels=("cat", "dog", "fox"), image_size=(16, 16), resi
     x = keras.layers.Conv2D(8, 3, activation="relu", kernel_initializer=init)(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(len(labels), activation="softmax", kernel_initializer=init)(x)
-    model = keras.Model(inputs, outputs, name="tiny_classifier")
-    model.labels = list(labels)
-    model.image_size = (h, w)
-    model.resize_mode = resize_mode
-    return model
+    return keras.Model(inputs, outputs, name="tiny_classifier")

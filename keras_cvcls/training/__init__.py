@@ -2,15 +2,18 @@
 
 Example:
     >>> from keras_cvcls.training import EvalHistory, StepLR, TensorBoardExtras
+    >>> eval_history = EvalHistory()                  # cvtk's train_eval_accs; .plot("acc.png")
     >>> callbacks = [
-    ...     StepLR("0.01x7,0.001x7,0.0001"),       # cvtk's lr_per_mb; logs "lr"
-    ...     EvalHistory(test_pipeline),            # logs "eval_accuracy"; .plot("acc.png")
-    ...     keras.callbacks.TensorBoard("logs"),   # after the two above, so it sees their logs
+    ...     StepLR("0.01x7,0.001x7,0.0001"),       # cvtk's lr_per_mb; logs "learning_rate"
+    ...     eval_history,                          # records accuracy and val_accuracy per epoch
+    ...     keras.callbacks.TensorBoard("logs"),   # train/ and validation/ runs
     ...     TensorBoardExtras("logs", eval_data=test_pipeline, labels=ds.labels, sample_images=train_pipeline),
+    ...     keras.callbacks.EarlyStopping(monitor="val_loss", patience=3),
     ... ]
-    >>> model.fit(train_pipeline, epochs=15, callbacks=callbacks)
+    >>> model.fit(train_pipeline, validation_data=test_pipeline, epochs=15, callbacks=callbacks)
 """
 
+from keras_cvcls.training.auto_compile import auto_compile_arguments
 from keras_cvcls.training.eval_history import EvalHistory, evaluate_accuracy
 from keras_cvcls.training.step_lr import StepLR, current_learning_rate, parse_lr_schedule, step_lr_schedule
 from keras_cvcls.training.tensorboard_extras import TensorBoardExtras, image_grid
@@ -19,6 +22,7 @@ __all__ = [
     "EvalHistory",
     "StepLR",
     "TensorBoardExtras",
+    "auto_compile_arguments",
     "current_learning_rate",
     "evaluate_accuracy",
     "image_grid",

@@ -94,46 +94,53 @@ _TRAIN_ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "categ
 
 
 class EvalHistory(keras.callbacks.Callback):
-    """Records train and evaluation accuracy and the learning rate after every epoch.
+    """Records train and evaluation accuracy, the losses and the learning rate after every epoch.
 
-    At the end of each epoch the model (in inference mode) classifies every
-    batch of ``eval_data`` once; the accuracy equals what
-    ``model.evaluate(eval_data)`` reports with an ``"accuracy"`` metric at
-    that moment, and so does the loss when the model was compiled with one.
-    They are added to the epoch logs as ``"eval_accuracy"`` and
-    ``"eval_loss"``, so callbacks after this one (``History``,
-    ``keras.callbacks.TensorBoard``, ``EarlyStopping``) see them; with them,
-    ``fit(validation_data=...)`` need not evaluate the same data again.
+    cvtk's ``train_eval_accs`` as a callback. The evaluation numbers come from one of two places:
 
-    The train accuracy is Keras' logged training ``"accuracy"`` (the running
-    mean over the epoch's batches, in training mode: with augmentation and
-    dropout), or, when ``train_data`` is given, the accuracy of the model on
-    ``train_data`` at the end of the epoch, as cvtk reported it. Without either
-    it is recorded as NaN.
+    * without ``eval_data`` (the usual way): Keras' own validation of
+      ``fit(validation_data=...)``, read from the epoch logs (``val_accuracy``, ``val_loss``);
+      without validation data they are recorded as NaN;
+    * with ``eval_data``: the model (in inference mode) classifies every batch of it at
+      the end of each epoch; the accuracy equals what ``model.evaluate(eval_data)``
+      reports with an ``"accuracy"`` metric at that moment, and so does the loss when the
+      model was compiled with one.
+
+    It never logs under names of its own. With ``eval_data`` and a ``fit`` given no
+    validation data, it is the validation: it writes ``val_accuracy`` and ``val_loss`` into
+    the epoch logs, so callbacks after it (``History``, ``EarlyStopping``, TensorBoard's
+    ``validation`` run) see what Keras' validation would have given them.
+
+    The train accuracy is Keras' logged training ``"accuracy"`` (the running mean over
+    the epoch's batches, in training mode: with augmentation and dropout), or, when
+    ``train_data`` is given, the accuracy of the model on ``train_data`` at the end of
+    the epoch, as cvtk reported it. Without either it is recorded as NaN.
+
+    Entry ``i`` of each list belongs to epoch ``i``: a ``fit`` from epoch 0 starts the
+    record afresh; one continuing with ``initial_epoch=n`` keeps the first ``n`` epochs.
 
     Args:
-        eval_data: A ``tf.data.Dataset`` (or any iterable) of
-            ``(images, labels)`` batches; labels are int class ids or one-hot.
+        eval_data: Optional ``tf.data.Dataset`` (or any iterable) of ``(images, labels)``
+            batches to evaluate after each epoch; labels are int class ids or one-hot.
         train_data: Optional dataset of the same form to measure the train
             accuracy on (without augmentation, for comparable numbers).
         verbose: 0 for quiet, 1 to print both accuracies after each epoch.
 
     Attributes:
         history: Dict of per-epoch lists ``"train_accuracy"``, ``"eval_accuracy"``,
-            ``"lr"`` and ``"eval_loss"`` (NaN without a compiled loss); reset
-            when training starts.
+            ``"train_loss"``, ``"eval_loss"`` and ``"lr"`` (NaN where there is no value).
 
     Example:
-        >>> eval_history = EvalHistory(make_pipeline(test, image_size=224))
-        >>> model.fit(train_pipeline, epochs=5, callbacks=[eval_history])
+        >>> eval_history = EvalHistory()
+        >>> model.fit(train_pipeline, validation_data=test_pipeline, epochs=5, callbacks=[eval_history])
         >>> eval_history.plot("accuracy.png")
     """
 
-    def __init__(self, eval_data, train_data=None, verbose=0):
+    def __init__(self, eval_data=None, train_data=None, verbose=0):
         super().__init__()
-        if eval_data is None or not hasattr(eval_data, "__iter__"):
+        if eval_data is not None and not hasattr(eval_data, "__iter__"):
             raise ValueError(
-                "eval_data must be a tf.data.Dataset (or iterable) of (images, labels) batches. "
+                "eval_data must be None or a tf.data.Dataset (or iterable) of (images, labels) batches. "
                 f"Received: eval_data={eval_data!r}"
             )
         if train_data is not None and not hasattr(train_data, "__iter__"):
@@ -151,41 +158,56 @@ class EvalHistory(keras.callbacks.Callback):
 
     @staticmethod
     def _empty_history():
-        return {"train_accuracy": [], "eval_accuracy": [], "lr": [], "eval_loss": []}
+        return {"train_accuracy": [], "eval_accuracy": [], "train_loss": [], "eval_loss": [], "lr": []}
 
     @property
     def train_eval_accs(self):
         """``(train_accuracies, eval_accuracies)``, one entry per epoch (cvtk's ``train_eval_accs``)."""
         return list(self.history["train_accuracy"]), list(self.history["eval_accuracy"])
 
-    def on_train_begin(self, logs=None):
-        self.history = self._empty_history()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
+    def _evaluate(self, logs):
+        """``(eval_accuracy, eval_loss)`` of this epoch; NaN where there is none."""
+        keras_validated = any(key.startswith("val_") for key in logs)
+        if self.eval_data is None:
+            key = next((k for k in _TRAIN_ACCURACY_KEYS if f"val_{k}" in logs), None)
+            return (float(logs[f"val_{key}"]) if key else float("nan"), float(logs.get("val_loss", float("nan"))))
         with_loss = getattr(self.model, "loss", None) is not None
         scores, labels, eval_loss = _iterate_predictions(self.model, self.eval_data, with_loss=with_loss)
         self.last_predictions = (scores, labels)  # this epoch's, for TensorBoardExtras(eval_history=...)
-        eval_accuracy = float(np.mean(_predicted_ids(scores) == labels))
+        accuracy = float(np.mean(_predicted_ids(scores) == labels))
+        if not keras_validated:  # this is the epoch's validation: under Keras' names
+            logs["val_accuracy"] = accuracy
+            if eval_loss is not None:
+                logs["val_loss"] = eval_loss
+        return accuracy, float("nan") if eval_loss is None else eval_loss
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        eval_accuracy, eval_loss = self._evaluate(logs)
         if self.train_data is not None:
             train_accuracy = evaluate_accuracy(self.model, self.train_data)
         else:
             key = next((k for k in _TRAIN_ACCURACY_KEYS if k in logs), None)
             train_accuracy = float(logs[key]) if key else float("nan")
-        self.history["train_accuracy"].append(train_accuracy)
-        self.history["eval_accuracy"].append(eval_accuracy)
-        self.history["lr"].append(current_learning_rate(self.model))
-        self.history["eval_loss"].append(float("nan") if eval_loss is None else eval_loss)
-        logs["eval_accuracy"] = eval_accuracy
-        if eval_loss is not None:
-            logs["eval_loss"] = eval_loss
+        values = {
+            "train_accuracy": train_accuracy,
+            "eval_accuracy": eval_accuracy,
+            "train_loss": float(logs.get("loss", float("nan"))),
+            "eval_loss": eval_loss,
+            "lr": current_learning_rate(self.model),
+        }
+        for key, value in values.items():
+            del self.history[key][epoch:]  # a fit from epoch 0 starts afresh
+            self.history[key].extend([float("nan")] * (epoch - len(self.history[key])) + [value])
         if self.verbose:
             train = "n/a" if math.isnan(train_accuracy) else f"{train_accuracy:.4f}"
-            print(f"\nEpoch {epoch + 1}: train accuracy {train}, eval accuracy {eval_accuracy:.4f}", flush=True)
+            evaluated = "n/a" if math.isnan(eval_accuracy) else f"{eval_accuracy:.4f}"
+            print(f"\nEpoch {epoch + 1}: train accuracy {train}, eval accuracy {evaluated}", flush=True)
 
     def plot(self, path=None, ax=None):
         """Draws the train and evaluation accuracy per epoch, and the learning rate.
 
+        Without evaluation data only the train accuracy (and the learning rate) is drawn.
         Uses :class:`~keras_cvcls.evaluation.displays.TrainingCurveDisplay`
         (needs matplotlib, the ``plots`` extra).
 
@@ -197,17 +219,25 @@ class EvalHistory(keras.callbacks.Callback):
             The ``TrainingCurveDisplay``, with ``ax_`` and ``figure_``.
 
         Raises:
-            ValueError: If no epoch has been recorded yet.
+            ValueError: If no epoch has been recorded yet, or no accuracy at all (compile
+                with an accuracy metric, or give evaluation data).
         """
         from keras_cvcls.evaluation.displays import TrainingCurveDisplay
 
-        if not self.history["eval_accuracy"]:
+        if not self.history["train_accuracy"]:
             raise ValueError("No epoch recorded yet: call plot() after model.fit(..., callbacks=[this]).")
-        history = {key: self.history[key] for key in ("train_accuracy", "eval_accuracy", "lr")}
-        if all(math.isnan(v) for v in history["train_accuracy"]):
-            history.pop("train_accuracy")
-        if not all(math.isfinite(v) and v > 0 for v in history["lr"]):
-            history.pop("lr")
+        history = {
+            key: self.history[key]
+            for key in ("train_accuracy", "eval_accuracy")
+            if not all(math.isnan(v) for v in self.history[key])
+        }
+        if not history:
+            raise ValueError(
+                "No accuracy to plot: compile the model with an accuracy metric (compile(metrics=\"auto\")) "
+                "or fit with validation data. Received: only NaN accuracies"
+            )
+        if all(math.isfinite(v) and v > 0 for v in self.history["lr"]):
+            history["lr"] = self.history["lr"]
         display = TrainingCurveDisplay.from_history(history, ax=ax)
         if path is not None:
             display.figure_.savefig(path, dpi=100)

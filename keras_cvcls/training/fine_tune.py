@@ -22,8 +22,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_cvcls.training.auto_compile import auto_compile_arguments
 from keras_cvcls.training.eval_history import EvalHistory
-from keras_cvcls.training.fit_dataset import _resolve_augment, check_dataset_labels, fits_in_cache
+from keras_cvcls.training.fit_dataset import _resolve_augment, check_dataset_labels, fits_in_cache, validation_split
 from keras_cvcls.training.step_lr import StepLR, check_lr_per_epoch
 
 UNFREEZE_MODES = ("top", "all", "none")
@@ -186,7 +187,9 @@ def fine_tune(
         train_set: a :class:`ClassificationDataset` with the model's labels.
         epochs: epochs of the unfrozen stage (0: head only).
         validation_data: optional :class:`ClassificationDataset`, evaluated after the
-            head and after every unfrozen epoch.
+            head and, as Keras' validation data (``val_loss``, ``val_accuracy``), after
+            every unfrozen epoch, so ``keras.callbacks.EarlyStopping(monitor="val_loss")``
+            in ``callbacks`` works.
         unfreeze: ``"top"``, ``"all"`` or ``"none"``.
         lr: peak learning rate of the unfrozen stage (SGD with momentum, cosine decay).
         lr_per_epoch: cvtk's per-epoch learning rates for the unfrozen stage instead of
@@ -288,12 +291,9 @@ def fine_tune(
             [layer for layer in model.backbone.layers if isinstance(layer, keras.layers.BatchNormalization)], False
         )
         steps = -(-len(train_set) // batch_size)
-        fit_model.compile(
-            optimizer=_optimizer(lr, momentum, epochs, steps, lr_per_epoch),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        history_cb = EvalHistory(val) if val is not None else None
+        # The recipe owns its optimizer; the loss and metrics are ImageClassifier.compile's "auto".
+        fit_model.compile(**auto_compile_arguments(optimizer=_optimizer(lr, momentum, epochs, steps, lr_per_epoch)))
+        history_cb, keras_val = validation_split(fit_model, val)
         ours = [cb for cb in (StepLR(lr_per_epoch) if lr_per_epoch else None, history_cb) if cb is not None]
         if tensorboard_logdir:
             from keras_cvcls.training import TensorBoardExtras
@@ -302,7 +302,10 @@ def fine_tune(
             ours.append(keras.callbacks.TensorBoard(tensorboard_logdir, write_graph=False, profile_batch=0))
             ours.append(TensorBoardExtras(tensorboard_logdir, eval_data=val, labels=model.labels, eval_history=history_cb))
         try:
-            fit_model.fit(train, epochs=epochs, shuffle=False, callbacks=ours + list(callbacks or []), verbose=verbose)
+            fit_model.fit(
+                train, epochs=epochs, validation_data=keras_val, shuffle=False, callbacks=ours + list(callbacks or []),
+                verbose=verbose,
+            )
         finally:
             _set_trainable(restore, True)
         record["unfreeze"] = {
@@ -311,9 +314,9 @@ def fine_tune(
         }
 
     # The head stage is the first entry of the curves (its eval accuracy, before unfreezing).
-    eval_history = history_cb or EvalHistory(())
+    eval_history = history_cb or EvalHistory()
     for key, value in (("train_accuracy", head_train_accuracy), ("eval_accuracy", head_eval),
-                       ("lr", float("nan")), ("eval_loss", float("nan"))):
+                       ("train_loss", float("nan")), ("eval_loss", float("nan")), ("lr", float("nan"))):
         eval_history.history[key].insert(0, value)
     model.eval_history = eval_history
     model.training_config = {

@@ -1,13 +1,11 @@
-"""The ``ImageClassifier.fit`` convenience for :class:`ClassificationDataset` input."""
+"""``ImageClassifier.fit`` with :class:`ClassificationDataset` input: the pipelines, never a compile."""
 
 import os
 import time
 
 import keras
-import tensorflow as tf
 
 from keras_cvcls.arguments import check_arguments, keyword_names
-from keras_cvcls.training.step_lr import check_lr_per_epoch
 
 # Decoded images are cached in memory when they take less than this.
 CACHE_LIMIT_BYTES = 2 * 1024**3
@@ -62,23 +60,60 @@ def _resolve_augment(augment, seed):
     return augment
 
 
-OPTIMIZERS = ("sgd", "adam")
+# fit options that only concerned compiling, and where each went (fit never compiles).
+MOVED_OPTIONS = {
+    "lr_per_epoch": "pass callbacks=[StepLR(lr_per_epoch)] to fit (or compile with an optimizer whose "
+    "learning_rate is step_lr_schedule(lr_per_epoch, steps_per_epoch)); fine_tune(lr_per_epoch=...) takes it too",
+    "momentum": "compile(optimizer=keras.optimizers.SGD(learning_rate=..., momentum=...)), or fine_tune(momentum=...)",
+    "optimizer": "compile(optimizer=...): an optimizer object, a Keras name, or \"auto\"",
+    "weight_decay": "compile(optimizer=keras.optimizers.SGD(learning_rate=..., weight_decay=...))",
+    "warmup_epochs": "fine_tune(...) fits the head on the frozen backbone first; by hand: set "
+    "model.backbone.trainable = False, compile, fit, set it back to True, compile again and fit",
+}
+# fit options that build the input pipeline: they need a ClassificationDataset.
+DATASET_OPTIONS = ("augment", "seed", "cache", "tensorboard_logdir")
 
 
-def compile_for_fine_tuning(model, lr, momentum, weight_decay=0.0, optimizer="sgd"):
-    """Compiles with SGD + momentum (or Adam), sparse cross-entropy and accuracy, in the model's strategy."""
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: optimizer={optimizer!r}")
-    with model.distribute_strategy.scope():
-        if optimizer == "sgd":
-            opt = keras.optimizers.SGD(learning_rate=lr, momentum=momentum, weight_decay=weight_decay or None)
-        else:
-            opt = keras.optimizers.Adam(learning_rate=lr, weight_decay=weight_decay or None)
-        model.compile(
-            optimizer=opt,
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+def check_fit_options(options, dataset_input):
+    """Raises ``ValueError`` for a removed ``fit`` option (naming where it went), or a pipeline
+    option given with input that is not a :class:`ClassificationDataset`."""
+    for name in options:
+        if name in MOVED_OPTIONS:
+            raise ValueError(
+                f"fit does not take {name}: fit never compiles; {MOVED_OPTIONS[name]}. Received: {name}={options[name]!r}"
+            )
+    if not dataset_input:
+        given = [name for name in DATASET_OPTIONS if name in options]
+        if given:
+            raise ValueError(
+                f"{given} build the input pipeline, so they need x to be a ClassificationDataset. "
+                f"Received: {given[0]}={options[given[0]]!r} with x of another type"
+            )
+
+
+def validation_split(model, val):
+    """``(EvalHistory, validation_data for keras.Model.fit)``: who validates ``val`` each epoch.
+
+    Keras does (the EvalHistory reads its ``val_accuracy`` and ``val_loss``), except under a
+    multi-replica strategy: there Keras' evaluation fails on a batch that does not split evenly
+    across the replicas, so the EvalHistory scores every image and logs those two itself.
+    """
+    from keras_cvcls.training.eval_history import EvalHistory
+
+    if model.distribute_strategy.num_replicas_in_sync == 1:
+        return EvalHistory(), val
+    return EvalHistory(val), None
+
+
+def _learning_rate_record(model, callbacks):
+    """What ``training_config`` records of the optimizer: its type, first rate, and a StepLR's rates."""
+    from keras_cvcls.training.step_lr import StepLR, current_learning_rate
+
+    record = {"optimizer": type(model.optimizer).__name__, "learning_rate": current_learning_rate(model)}
+    step_lrs = [cb for cb in callbacks if isinstance(cb, StepLR)]
+    if step_lrs:
+        record["lr_per_epoch"] = list(step_lrs[0].lr_per_epoch)
+    return record
 
 
 def fit_dataset(
@@ -90,62 +125,60 @@ def fit_dataset(
     verbose="auto",
     callbacks=None,
     validation_data=None,
-    lr_per_epoch=None,
-    momentum=0.9,
     augment=None,
     tensorboard_logdir=None,
-    warmup_epochs=0,
     seed=None,
     cache=None,
-    weight_decay=0.0,
-    optimizer="sgd",
     **fit_kwargs,
 ):
-    """Fits ``model`` on a :class:`ClassificationDataset`; see :meth:`ImageClassifier.fit`.
+    """Fits a compiled ``model`` on a :class:`ClassificationDataset`; see :meth:`ImageClassifier.fit`.
+
+    Builds the model's pipelines (training: shuffled, augmented, cached; validation: plain)
+    and calls ``keras.Model.fit`` with them, so Keras itself logs ``val_loss`` and
+    ``val_accuracy``. It never compiles.
 
     Returns:
         The ``keras.callbacks.History``; ``model.eval_history`` holds the
-        :class:`~keras_cvcls.training.EvalHistory` (train and eval accuracy per epoch).
+        :class:`~keras_cvcls.training.EvalHistory` (train and validation accuracy per epoch;
+        a fit with ``initial_epoch=n`` continues the previous record after its first ``n``
+        epochs) and ``model.train_images_per_s`` the training throughput.
     """
     from keras_cvcls.data.classification_dataset import ClassificationDataset
-    from keras_cvcls.training import EvalHistory, StepLR, TensorBoardExtras
+    from keras_cvcls.training import TensorBoardExtras
 
-    # Checked first: keras.Model.fit would reject a typo only after the model is compiled (and,
-    # with warmup_epochs, left with a frozen backbone).
     own = keyword_names(fit_dataset)[2:]
-    passed_on = [name for name in keyword_names(keras.Model.fit) if name not in (*own, "x", "shuffle", "initial_epoch")]
+    passed_on = [name for name in keyword_names(keras.Model.fit) if name not in (*own, "x", "y", "shuffle")]
     check_arguments(fit_kwargs, own + passed_on, "ImageClassifier.fit with a ClassificationDataset")
-    if not isinstance(epochs, int) or epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int. Received: epochs={epochs!r}")
-    if not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < epochs:
-        raise ValueError(f"warmup_epochs must be an int in [0, epochs). Received: warmup_epochs={warmup_epochs!r}")
+    if not model.compiled:  # as Keras' own fit, but before any pipeline is built
+        raise ValueError(
+            'You must call compile() before fit: model.compile() chooses the "auto" optimizer, loss and '
+            "metrics. Received: an ImageClassifier built with compile=False"
+        )
     check_dataset_labels(model, train_set)
-    lrs = check_lr_per_epoch(lr_per_epoch, default=[0.01])
     augmenter = _resolve_augment(augment, seed)
     if cache is None:
         cache = fits_in_cache(train_set, model.image_size)
     train = model.pipeline(train_set, batch_size=batch_size, shuffle=True, seed=seed, cache=cache, augment=augmenter)
-    val = None
+    val = validation_data
     if isinstance(validation_data, ClassificationDataset):
+        check_dataset_labels(model, validation_data)
         val_cache = fits_in_cache(validation_data, model.image_size) if cache is not False else False
         val = model.pipeline(validation_data, batch_size=batch_size, cache=val_cache)
-    elif validation_data is not None:
-        val = validation_data
 
     meter = ThroughputMeter(batch_size)
-    history_cb = EvalHistory(val) if val is not None else None
-    ours = [StepLR(lrs), meter]
-    if history_cb is not None:
-        ours.append(history_cb)
+    eval_history, keras_val = validation_split(model, val)
+    if fit_kwargs.get("initial_epoch") and model.eval_history is not None:  # a continued fit continues its record
+        eval_history.history = {key: list(values) for key, values in model.eval_history.history.items()}
+    ours = [meter, eval_history]
     if tensorboard_logdir:
         os.makedirs(tensorboard_logdir, exist_ok=True)
         samples = next(iter(train.take(1)))[0] if augmenter is not None else None
         ours.append(keras.callbacks.TensorBoard(tensorboard_logdir, write_graph=False, profile_batch=0))
-        ours.append(
-            TensorBoardExtras(tensorboard_logdir, eval_data=val, labels=model.labels, sample_images=samples, eval_history=history_cb)
-        )
-    # EvalHistory evaluates the validation set once per epoch and logs eval_accuracy and
-    # eval_loss; Keras' own validation pass would do the same work a second time.
+        ours.append(TensorBoardExtras(
+            tensorboard_logdir, eval_data=val, labels=model.labels, sample_images=samples, eval_history=eval_history
+        ))
     all_callbacks = ours + list(callbacks or [])
     if verbose == "auto":
         verbose = 1 if os.isatty(1) else 2
@@ -153,41 +186,18 @@ def fit_dataset(
     model.training_config = {
         "epochs": epochs,
         "batch_size": batch_size,
-        "lr_per_epoch": lrs,
-        "momentum": momentum,
+        **_learning_rate_record(model, all_callbacks),
         "augment": augment if isinstance(augment, str) or augment is None else type(augment).__name__,
-        "warmup_epochs": warmup_epochs,
         "seed": seed,
-        "weight_decay": weight_decay,
-        "optimizer": optimizer,
-        "weights": getattr(model, "weights_source", None),
+        "weights": model.weights_source,
         "train_images": len(train_set),
     }
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    histories = []
-    if warmup_epochs:
-        model.backbone.trainable = False
-        compile_for_fine_tuning(model, lrs[0], momentum, weight_decay, optimizer)
-        histories.append(
-            keras.Model.fit(model, train, epochs=warmup_epochs, shuffle=False, callbacks=all_callbacks, verbose=verbose, **fit_kwargs)
-        )
-        model.backbone.trainable = True
-    warm_history = dict(history_cb.history) if (warmup_epochs and history_cb is not None) else None
-    compile_for_fine_tuning(model, lrs[0], momentum, weight_decay, optimizer)
-    histories.append(
-        keras.Model.fit(
-            model, train, epochs=epochs, initial_epoch=warmup_epochs, shuffle=False,
-            callbacks=all_callbacks, verbose=verbose, **fit_kwargs,
-        )
+    history = keras.Model.fit(
+        model, train, epochs=epochs, validation_data=keras_val, shuffle=False, callbacks=all_callbacks,
+        verbose=verbose, **fit_kwargs,
     )
-    history = histories[-1]
-    if len(histories) == 2:
-        for key, values in histories[0].history.items():
-            history.history[key] = list(values) + list(history.history.get(key, []))
-        history.epoch = histories[0].epoch + history.epoch
-    if warm_history is not None:  # EvalHistory starts afresh with each fit call
-        history_cb.history = {k: list(warm_history[k]) + list(v) for k, v in history_cb.history.items()}
-    model.eval_history = history_cb
+    model.eval_history = eval_history
     model.train_images_per_s = meter.images_per_s
     return history

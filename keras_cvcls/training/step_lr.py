@@ -157,9 +157,11 @@ class StepLR(keras.callbacks.Callback):
     """Sets the optimizer's learning rate at the start of every epoch, from a list.
 
     cvtk's ``lr_per_mb`` semantics: ``lr_per_epoch[i]`` is the rate of epoch
-    ``i`` (counting from 0) and the last rate repeats for later epochs. The
-    rate is also written into the epoch logs as ``"lr"``, so ``History`` and
-    ``keras.callbacks.TensorBoard`` (placed after this callback) record it.
+    ``i`` (counting from 0) and the last rate repeats for later epochs. Like
+    ``keras.callbacks.LearningRateScheduler`` it writes the rate into the epoch
+    logs as ``"learning_rate"``, so ``History`` records it; the stock
+    ``keras.callbacks.TensorBoard`` writes it once per epoch as
+    ``epoch_learning_rate`` in the ``train`` run.
 
     The optimizer must have been created with a float learning rate, not a
     ``LearningRateSchedule`` (use :func:`step_lr_schedule` for that instead).
@@ -202,7 +204,7 @@ class StepLR(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["lr"] = current_learning_rate(self.model)
+            logs["learning_rate"] = current_learning_rate(self.model)
 
     def get_config(self):
         """Returns the arguments of ``__init__``, JSON-serialisable."""

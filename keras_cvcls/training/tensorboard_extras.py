@@ -9,7 +9,6 @@ import numpy as np
 import tensorflow as tf
 
 from keras_cvcls.training.eval_history import predict_with_labels
-from keras_cvcls.training.step_lr import current_learning_rate
 
 
 def image_grid(images, *, ncols=None, spacing=2):
@@ -55,11 +54,10 @@ def _take_images(source, max_samples):
 
 
 class TensorBoardExtras(keras.callbacks.Callback):
-    """Writes the learning rate, a confusion matrix and augmented samples to TensorBoard.
+    """Writes a confusion matrix and augmented samples to TensorBoard.
 
     Every epoch, into the run ``LOG_DIR/extras`` (step = epoch, from 0):
 
-    * scalar ``"learning_rate"``: the optimizer's learning rate at the end of the epoch;
     * image ``"confusion_matrix"``: the confusion matrix of the model on
       ``eval_data``, drawn by
       :class:`~keras_cvcls.evaluation.displays.ConfusionMatrixDisplay` (needs
@@ -69,9 +67,10 @@ class TensorBoardExtras(keras.callbacks.Callback):
       randomly augmenting pipeline shows new draws.
 
     Use it beside the stock ``keras.callbacks.TensorBoard`` with the same
-    ``log_dir``: that one writes the loss and metrics to ``LOG_DIR/train`` and
-    ``LOG_DIR/validation``, this one its own run, so each event file has a
-    single writer. The summary writer is created on first use and closed when
+    ``log_dir``: that one writes the loss, the metrics and the learning rate
+    (``epoch_learning_rate``) to ``LOG_DIR/train`` and the validation loss and
+    metrics to ``LOG_DIR/validation``; this one writes its own run, so each
+    event file has a single writer and each number is written once. The summary writer is created on first use and closed when
     training ends.
 
     Args:
@@ -84,8 +83,8 @@ class TensorBoardExtras(keras.callbacks.Callback):
             tensor or array ``[N, H, W, 3]``, or a dataset yielding image
             batches or ``(images, labels)`` batches (e.g. the training pipeline).
         max_samples: Most images in the ``"augmented_samples"`` grid.
-        eval_history: an :class:`EvalHistory` placed before this callback with the same
-            ``eval_data``: its predictions of the epoch are reused (one pass over the data, not two).
+        eval_history: an :class:`EvalHistory` given the same ``eval_data`` and placed before
+            this callback: its predictions of the epoch are reused (one pass over the data, not two).
 
     Example:
         >>> callbacks = [
@@ -94,7 +93,7 @@ class TensorBoardExtras(keras.callbacks.Callback):
         ...     TensorBoardExtras("logs", eval_data=test_pipeline, labels=ds.labels,
         ...                       sample_images=train_pipeline),
         ... ]
-        >>> model.fit(train_pipeline, epochs=10, callbacks=callbacks)
+        >>> model.fit(train_pipeline, validation_data=test_pipeline, epochs=10, callbacks=callbacks)
     """
 
     RUN_NAME = "extras"
@@ -139,8 +138,9 @@ class TensorBoardExtras(keras.callbacks.Callback):
         return self._writer
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.eval_data is None and self.sample_images is None:
+            return
         with self.writer.as_default(step=epoch):
-            tf.summary.scalar("learning_rate", current_learning_rate(self.model), description="Optimizer learning rate")
             if self.eval_data is not None:
                 tf.summary.image("confusion_matrix", self._confusion_matrix_image()[None], max_outputs=1)
             if self.sample_images is not None:

@@ -142,23 +142,25 @@ class Results:
 
         Args:
             classifier: a saved classifier's path (anything :func:`~keras_cvcls.models.load_classifier`
-                reads; loaded on first use) or a classifier object (``labels`` and ``predict_scores``).
+                reads; loaded on first use) or an ``ImageClassifier`` / ``ScikitClassifier``.
             dataset: the dataset.
             batch_size: batch size for scoring.
 
         Raises:
             ValueError: if ``classifier`` is neither a saved classifier's path nor a classifier.
         """
+        from keras_cvcls.models import ImageClassifier, ScikitClassifier
+
         if isinstance(classifier, (str, os.PathLike)):
             from keras_cvcls.models.saving import find_saved_classifier
 
             find_saved_classifier(classifier)  # a wrong path fails now, not when the view opens
             name = os.path.basename(os.path.abspath(os.fspath(classifier)))
-        elif hasattr(classifier, "labels") and hasattr(classifier, "predict_scores"):
-            name = getattr(classifier, "name", None) or type(classifier).__name__
+        elif isinstance(classifier, (ImageClassifier, ScikitClassifier)):
+            name = classifier.name if isinstance(classifier, ImageClassifier) else type(classifier).__name__
         else:
             raise ValueError(
-                "model must be a saved classifier's path or a classifier (with labels and predict_scores). "
+                "model must be a saved classifier's path, an ImageClassifier or a ScikitClassifier. "
                 f"Received: model of type {type(classifier).__name__}"
             )
 
@@ -169,7 +171,7 @@ class Results:
 
                 model = load_classifier(model)
             scores = model.predict_scores(images, batch_size=batch_size)
-            return [str(label) for label in model.labels], np.asarray(scores, dtype=np.float32), False
+            return list(model.class_map), np.asarray(scores, dtype=np.float32), False
 
         ids = [r.id for r in [*dataset.images, *dataset.excluded]]
         return cls(dataset, ids, score, source="model", name=name)

@@ -1,0 +1,43 @@
+"""What ``compile(optimizer="auto", loss="auto", metrics="auto")`` means for a softmax classifier.
+
+``ImageClassifier.compile`` and the ``fine_tune`` recipe resolve ``"auto"`` here, so a model
+compiled by hand with the defaults and one compiled by the recipe log the same names
+(``loss``, ``accuracy``; ``val_loss``, ``val_accuracy`` with validation data).
+"""
+
+import keras
+
+AUTO = "auto"
+# cvtk's optimizer: SGD with momentum 0.9 and 0.01, the rate of its first epochs. A float rate,
+# so StepLR can set a rate per epoch.
+AUTO_LEARNING_RATE = 0.01
+AUTO_MOMENTUM = 0.9
+
+
+def _is_auto(value):
+    return isinstance(value, str) and value == AUTO
+
+
+def auto_compile_arguments(optimizer=AUTO, loss=AUTO, metrics=AUTO):
+    """Returns ``{"optimizer", "loss", "metrics"}`` with each ``"auto"`` replaced by its default.
+
+    * ``optimizer="auto"``: ``keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)``;
+    * ``loss="auto"``: ``keras.losses.SparseCategoricalCrossentropy()`` (integer labels,
+      probabilities from a softmax);
+    * ``metrics="auto"``: ``[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]``, logged
+      as ``accuracy`` and ``val_accuracy``.
+
+    Anything else is passed through unchanged (an optimizer, a name, a schedule-driven optimizer).
+
+    Example:
+        >>> arguments = auto_compile_arguments(optimizer=keras.optimizers.Adam(1e-4))
+        >>> type(arguments["loss"]).__name__
+        'SparseCategoricalCrossentropy'
+    """
+    if _is_auto(optimizer):
+        optimizer = keras.optimizers.SGD(learning_rate=AUTO_LEARNING_RATE, momentum=AUTO_MOMENTUM)
+    if _is_auto(loss):
+        loss = keras.losses.SparseCategoricalCrossentropy()
+    if _is_auto(metrics):
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    return {"optimizer": optimizer, "loss": loss, "metrics": metrics}
