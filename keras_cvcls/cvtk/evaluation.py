@@ -98,7 +98,8 @@ class PrecisionRecallUI:
         return self._display.figure_
 
     def at(self, threshold):
-        """``(precision, recall)`` in percent at the first point whose threshold is at least ``threshold``."""
+        """``(precision, recall)`` in percent at the lowest threshold of the curve at or above ``threshold``
+        (at the highest one when ``threshold`` is above them all): what cvtk's slider showed."""
         order = np.argsort(self.thresholds, kind="stable")
         i = order[min(np.searchsorted(self.thresholds[order], threshold), len(order) - 1)]
         return float(self.precisions[i]), float(self.recalls[i])

@@ -147,16 +147,16 @@ class TransferLearningModel(ImageClassifier):
             )
         if seed is not None:
             keras.utils.set_random_seed(seed)
+        if verbose == "auto":
+            verbose = 1 if os.isatty(1) else 2
         self.compile(
             optimizer=keras.optimizers.SGD(learning_rate=step_lr.lr_per_epoch[0], momentum=momentum_per_mb),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        if verbose == "auto":
-            verbose = 1 if os.isatty(1) else 2
-        epochs = len(step_lr.lr_per_epoch)
         return keras.Model.fit(
-            self, pipeline(dataset, shuffle=True, seed=seed), epochs=epochs, callbacks=callbacks, verbose=verbose
+            self, pipeline(dataset, shuffle=True, seed=seed), epochs=len(step_lr.lr_per_epoch), shuffle=False,
+            callbacks=callbacks, verbose=verbose,
         )
 
     @property
