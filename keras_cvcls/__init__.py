@@ -64,7 +64,7 @@ _EXPORTS = {
     "TensorBoardExtras": "keras_cvcls.training",
     "parse_lr_schedule": "keras_cvcls.training",
 }
-_SUBMODULES = ("augment", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
+_SUBMODULES = ("augment", "cvtk", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
 __all__ = sorted(_EXPORTS)
 
 

@@ -76,7 +76,7 @@ def test_augment_dataset_writes_into_the_context_and_returns_a_cvtk_dataset(cvtk
 # ---------------------------------------------------------------------------------------- model
 def test_image_dims_and_cvtk_backbone_names_build_our_model():
     from keras_cvcls.cvtk import CVTK_BACKBONES, CNTKTLModel
-    from keras_cvcls.cvtk.model import backbone_for
+    from keras_cvcls.cvtk.transfer_learning_model import backbone_for
 
     model = CNTKTLModel(["a", "b"], base_model_name="ResNet18_ImageNet_CNTK", image_dims=(3, 48, 40), weights=None)
     assert model.backbone_name == "resnet18" and model.image_size == (48, 40) and model.input_shape == (None, 48, 40, 3)

@@ -48,7 +48,9 @@ def image_size_for(image_dims):
     ok = isinstance(image_dims, (tuple, list)) and len(image_dims) == 3 and list(image_dims)[0] == 3
     ok = ok and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in image_dims[1:])
     if not ok:
-        raise ValueError(f"image_dims must be (3, height, width), channels first as in cvtk. Received: image_dims={image_dims!r}")
+        raise ValueError(
+            f"image_dims must be (3, height, width), channels first as in cvtk. Received: image_dims={image_dims!r}"
+        )
     return int(image_dims[1]), int(image_dims[2])
 
 
@@ -141,10 +143,12 @@ class TransferLearningModel(ImageClassifier):
         if tensorboard_logdir:
             os.makedirs(tensorboard_logdir, exist_ok=True)
             callbacks.append(keras.callbacks.TensorBoard(tensorboard_logdir, write_graph=False, profile_batch=0))
-            eval_data = self.eval_history.eval_data if self.eval_history else None
-            callbacks.append(
-                TensorBoardExtras(tensorboard_logdir, eval_data=eval_data, labels=self.labels, eval_history=self.eval_history)
+            history = self.eval_history
+            eval_data = history.eval_data if history else None
+            extras = TensorBoardExtras(
+                tensorboard_logdir, eval_data=eval_data, labels=self.labels, eval_history=history
             )
+            callbacks.append(extras)
         if seed is not None:
             keras.utils.set_random_seed(seed)
         if verbose == "auto":

@@ -106,7 +106,8 @@ class LocalDeployment:
             if self.deployment_name in self._services:
                 raise ValueError(
                     f"A deployment named {self.deployment_name!r} is running; delete it first "
-                    f"(LocalDeployment.delete_if_service_exist(name)). Received: deployment_name={self.deployment_name!r}"
+                    "(LocalDeployment.delete_if_service_exist(name)). "
+                    f"Received: deployment_name={self.deployment_name!r}"
                 )
             self._services[self.deployment_name] = self
         try:
@@ -196,4 +197,5 @@ class LocalDeployment:
         with ScoringClient(
             url=url, model_name=model_name, version=int(version) if version else None, version_label=version_label
         ) as client:
-            return client.score_image(image_path_or_url, image_resize_dims=image_resize_dims, parameters=parameters).to_json()
+            result = client.score_image(image_path_or_url, image_resize_dims=image_resize_dims, parameters=parameters)
+        return result.to_json()
