@@ -448,7 +448,7 @@ class ClassificationDataset:
         Raises:
             ValueError: for an unlabelled dataset.
         """
-        self.check_labeled("Label ids")
+        self.check_labeled("label_ids")
         index = {label: i for i, label in enumerate(self.labels)}
         return [index[r.label] for r in self.images]
 
