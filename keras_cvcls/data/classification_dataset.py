@@ -245,8 +245,8 @@ class ClassificationDataset:
         """
         if not isinstance(root, (str, os.PathLike)) or not os.path.isdir(root):
             raise ValueError(
-                "root must be an existing folder with one subfolder per label. "
-                f"Received: root={os.fspath(root) if isinstance(root, os.PathLike) else root!r}"
+                "root must be an existing folder with one subfolder per label (any folder of images with "
+                f"labeled=False). Received: root={os.fspath(root) if isinstance(root, os.PathLike) else root!r}"
             )
         root = os.path.abspath(os.fspath(root))
         sidecar_dir = os.path.join(root, SIDECAR_DIRNAME)
