@@ -28,10 +28,10 @@ from keras_cvcls.cvtk.transfer_learning_model import TransferLearningModel
 from keras_cvcls.cvtk.ui import AnnotationUI
 from keras_cvcls.cvtk.ui import PrecisionRecallUI
 from keras_cvcls.cvtk.ui import ResultsUI
-from keras_cvcls.evaluation.displays import graph_confusion_matrix
-from keras_cvcls.evaluation.displays import graph_pr_curve
-from keras_cvcls.evaluation.displays import graph_roc_curve
-from keras_cvcls.models.scikit_classifier import ScikitClassifier
+from keras_cvcls.evaluation import graph_confusion_matrix
+from keras_cvcls.evaluation import graph_pr_curve
+from keras_cvcls.evaluation import graph_roc_curve
+from keras_cvcls.models import ScikitClassifier
 
 CNTKTLModel = TransferLearningModel
 AMLDeployment = LocalDeployment

@@ -8,10 +8,10 @@ and ``_storage_id``; ``size()`` and ``split(stratify="label")`` are cvtk's spell
 import dataclasses
 import os
 
-from keras_cvcls.augment.augment_dataset import augment_dataset as _augment_dataset
+from keras_cvcls.augment import augment_dataset as _augment_dataset
 from keras_cvcls.cvtk.context import Context
-from keras_cvcls.data.classification_dataset import ClassificationDataset as _ClassificationDataset
-from keras_cvcls.data.classification_dataset import ImageRecord
+from keras_cvcls.data import ClassificationDataset as _ClassificationDataset
+from keras_cvcls.data import ImageRecord
 
 STRATIFY = ("label", None)
 

@@ -1,6 +1,6 @@
 """cvtk's ``ClassificationEvaluation``, over :class:`keras_cvcls.ClassificationEvaluation`."""
 
-from keras_cvcls.evaluation.classification_evaluation import ClassificationEvaluation as _ClassificationEvaluation
+from keras_cvcls.evaluation import ClassificationEvaluation as _ClassificationEvaluation
 
 
 class ClassificationEvaluation(_ClassificationEvaluation):

@@ -4,8 +4,8 @@ import os
 
 import keras
 
-from keras_cvcls.models.backbones import list_backbones
-from keras_cvcls.models.image_classifier import ImageClassifier
+from keras_cvcls.models import ImageClassifier
+from keras_cvcls.models import list_backbones
 
 # cvtk's pretrained CNTK models and the keras-cvcls backbones of the same architecture.
 CVTK_BACKBONES = {
@@ -186,7 +186,7 @@ class TransferLearningModel(ImageClassifier):
     @staticmethod
     def deserialize(path):
         """Loads a model saved with :meth:`serialize` (or any :func:`~keras_cvcls.load_classifier` path)."""
-        from keras_cvcls.models.saving import load_classifier
+        from keras_cvcls.models import load_classifier
 
         return load_classifier(path)
 

@@ -78,7 +78,7 @@ class PrecisionRecallUI:
     def ui(self):
         """The :class:`~keras_cvcls.PrecisionRecallDisplay` of the curve, drawn on first use."""
         if self._display is None:
-            from keras_cvcls.evaluation.displays import PrecisionRecallDisplay
+            from keras_cvcls.evaluation import PrecisionRecallDisplay
 
             curve = {"precision": self.precisions / 100, "recall": self.recalls / 100}
             self._display = PrecisionRecallDisplay({"all classes": {**curve, "average_precision": float("nan")}}).plot()
