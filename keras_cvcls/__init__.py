@@ -69,7 +69,7 @@ _EXPORTS = {
     "TensorBoardExtras": "keras_cvcls.training",
     "parse_lr_schedule": "keras_cvcls.training",
 }
-_SUBMODULES = ("augment", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
+_SUBMODULES = ("augment", "cvtk", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

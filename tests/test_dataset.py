@@ -195,3 +195,66 @@ def test_make_sample_is_deterministic(tmp_path):
                 assert fa.read() == fb.read()
     with pytest.raises(ValueError, match="Received: labels"):
         make_sample(str(tmp_path / "c"), labels=("cats",))
+
+
+# ------------------------------------------------------------------ unlabelled datasets
+def test_unlabeled_folder_reads_every_image_below_it_and_reports_bad_files(mixed_folder):
+    root, good, bad, hidden = mixed_folder
+    ds = ClassificationDataset.from_directory(root, labeled=False)
+    assert not ds.labeled and ds.labels == [] and ds.counts() == {}
+    assert sorted(r.id for r in ds.images) == sorted(good)
+    assert all(r.label is None for r in ds.images)
+    reasons = {rel(ds, s.path): s.reason for s in ds.skipped}
+    assert set(bad) - {"empty_label"} <= set(reasons)
+    assert "unlabeled" in repr(ds)
+
+
+def test_from_files_keeps_the_given_order_of_ids_and_skips_missing_files(sample_dir):
+    paths = [os.path.join(sample_dir, "dots", "dots_0001.jpg"), os.path.join("checks", "checks_0002.jpg")]
+    ds = ClassificationDataset.from_files([*paths, "nowhere.jpg"], root=sample_dir)
+    assert [r.id for r in ds.images] == sorted([paths[0].replace(os.sep, "/"), "checks/checks_0002.jpg"])
+    assert [s.reason for s in ds.skipped] == ["file not found"]
+    with pytest.raises(ValueError, match=r"labeled=False"):
+        ClassificationDataset.from_files(sample_dir)
+    with pytest.raises(ValueError, match="No usable images"):
+        ClassificationDataset.from_files(["nowhere.jpg"], root=sample_dir)
+
+
+def test_unlabeled_pipeline_yields_the_same_images_without_labels(sample_dir):
+    labeled = ClassificationDataset.from_directory(sample_dir)
+    unlabeled = ClassificationDataset.from_files([r.path for r in labeled.images])
+    assert [r.path for r in unlabeled.images] == [r.path for r in labeled.images]
+    with_labels = next(iter(labeled.to_tf_dataset(image_size=16, batch_size=8, normalization="unit")))
+    images = next(iter(unlabeled.to_tf_dataset(image_size=16, batch_size=8, normalization="unit")))
+    np.testing.assert_array_equal(images.numpy(), with_labels[0].numpy())
+
+
+def test_unlabeled_datasets_score_but_refuse_what_needs_labels(sample_dir):
+    import keras
+
+    from keras_cvcls import ClassificationEvaluation, ImageClassifier, augment_dataset
+
+    labeled = ClassificationDataset.from_directory(sample_dir)
+    new = ClassificationDataset.from_directory(sample_dir, labeled=False)
+    keras.utils.set_random_seed(0)
+    model = ImageClassifier(labeled.labels, "resnet18", weights=None, image_size=16)
+    np.testing.assert_allclose(model.predict_scores(new), model.predict_scores(labeled), atol=1e-6)
+    train, test = new.split(train_size=0.5, seed=0)
+    assert not train.labeled and len(train) + len(test) == len(new)
+    for call in (
+        lambda: new.label_ids,
+        lambda: ClassificationEvaluation(model, new),
+        lambda: augment_dataset(new, [lambda images: images], "out"),
+        lambda: new.with_labels(labeled.labels),
+        lambda: model.fit(new, epochs=1),
+        lambda: model.fine_tune(new, epochs=0),
+    ):
+        with pytest.raises(ValueError, match="needs labelled images, but this dataset is unlabelled"):
+            call()
+
+
+def test_a_dataset_mixing_labelled_and_unlabelled_images_is_refused(sample_dir):
+    labeled = ClassificationDataset.from_directory(sample_dir)
+    new = ClassificationDataset.from_files([labeled.images[0].path])
+    with pytest.raises(ValueError, match="all have labels, or none"):
+        ClassificationDataset(labeled.images[:2] + new.images)

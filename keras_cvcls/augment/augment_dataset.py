@@ -95,7 +95,7 @@ def augment_dataset(dataset, pipelines, out_dir, *, copies=1, seed=None):
             images; other callables bring their own randomness.
 
     Returns:
-        A new ``ClassificationDataset`` named ``NAME-augmented``, with the same
+        A new dataset of ``dataset``'s class named ``NAME-augmented``, with the same
         labels (and label ids) as ``dataset``: its images first (with label
         fixes applied), then the augmented ones, whose ids are their absolute paths.
 
@@ -112,6 +112,7 @@ def augment_dataset(dataset, pipelines, out_dir, *, copies=1, seed=None):
     """
     if not isinstance(dataset, ClassificationDataset):
         raise ValueError(f"dataset must be a ClassificationDataset. Received: dataset={dataset!r}")
+    dataset.check_labeled("Augmentation")
     pipelines = _check_pipelines(pipelines)
     if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
         raise ValueError(f"copies must be a positive int. Received: copies={copies!r}")
@@ -179,4 +180,4 @@ def augment_dataset(dataset, pipelines, out_dir, *, copies=1, seed=None):
                     )
     # The originals keep their ids; their current labels (after fixes) become the labels.
     kept = [dataclasses.replace(r, original_label=r.label) for r in images]
-    return ClassificationDataset(kept + augmented, dataset.labels, name=f"{dataset.name}-augmented", root=None)
+    return type(dataset)(kept + augmented, dataset.labels, name=f"{dataset.name}-augmented", root=None)

@@ -1,4 +1,5 @@
-"""Image-classification datasets: folders of class subfolders, CSV files and lists."""
+"""Image-classification datasets: folders of class subfolders, CSV files and lists, and
+unlabelled sets of new photos to score."""
 
 import concurrent.futures
 import csv
@@ -24,12 +25,12 @@ class ImageRecord:
         id: stable id: the path relative to the dataset root, with ``/`` separators
             (for list datasets, the path as given). Label fixes are keyed by it.
         name: file name.
-        label: label after label fixes.
+        label: label after label fixes; None in an unlabelled dataset.
         path: absolute path of the file.
         orientation: EXIF orientation (1 = upright); applied when decoding.
         width: stored width in pixels.
         height: stored height in pixels.
-        original_label: the label from the folder, CSV or list, before fixes.
+        original_label: the label from the folder, CSV or list, before fixes (None: unlabelled).
         format: the file's image format as Pillow names it ("JPEG", "PNG", ...).
     """
 
@@ -145,18 +146,44 @@ def _check_all(entries, *, max_pixels, cache_path, progress):
     return records, skipped
 
 
+def _image_files(folder):
+    """Image files below ``folder`` (sorted, hidden ones and the sidecar left out) and skipped files."""
+    paths, skipped = [], []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for d in dirnames:
+            if is_hidden(d) and d != SIDECAR_DIRNAME:
+                skipped.append(SkippedFile(os.path.join(dirpath, d), "hidden file or folder (ignored)", error=False))
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+        for filename in sorted(filenames):
+            path = os.path.join(dirpath, filename)
+            if is_hidden(filename):
+                skipped.append(SkippedFile(path, "hidden file or folder (ignored)", error=False))
+            elif os.path.splitext(filename)[1].lower() not in IMAGE_EXTENSIONS:
+                ext = os.path.splitext(filename)[1] or "no extension"
+                skipped.append(SkippedFile(path, f"not an image file ({ext})"))
+            else:
+                paths.append(path)
+    return paths, skipped
+
+
 class ClassificationDataset:
-    """A labelled set of images, checked when created.
+    """A labelled set of images, checked when created (or an unlabelled one, to score).
 
     Create one with :meth:`from_directory` (one subfolder per label),
-    :meth:`from_csv` or :meth:`from_list`. Every file is checked when the dataset
+    :meth:`from_csv` or :meth:`from_list`; for new photos without labels, with
+    :meth:`from_files` or ``from_directory(root, labeled=False)``: such a dataset
+    can be scored (``make_pipeline`` then yields images only, ``predict_scores``
+    works) and raises a ``ValueError`` wherever labels are needed (training,
+    evaluation, :attr:`label_ids`). Every file is checked when the dataset
     is created: corrupt, truncated, empty, non-image, unsupported and oversized
     files are left out and listed in :attr:`skipped` with a reason (or, with
     ``strict=True``, raise one :class:`ImageValidationError` listing them all).
 
     Attributes:
         name: the dataset's name.
-        labels: label names in sorted order; integer label ids index this list.
+        labels: label names in sorted order; integer label ids index this list
+            (empty for an unlabelled dataset).
+        labeled: False for an unlabelled dataset (:meth:`from_files`).
         images: the usable :class:`ImageRecord` s, after label fixes.
         skipped: :class:`SkippedFile` s left out, with reasons.
         root: the folder the dataset was read from, if any.
@@ -173,15 +200,24 @@ class ClassificationDataset:
         self._records = list(records)
         self.skipped = list(skipped)
         self._fixes = fixes if fixes is not None else LabelFixes()
-        if labels is None:
+        unlabeled = sum(r.original_label is None for r in self._records)
+        if unlabeled not in (0, len(self._records)):
+            raise ValueError(
+                "A dataset's images must all have labels, or none (an unlabelled dataset, for scoring). "
+                f"Received: {unlabeled} of {len(self._records)} images without a label"
+            )
+        self.labeled = not unlabeled
+        if labels is None and self.labeled:
             labels = sorted({r.original_label for r in self._records} | set(self._fixes.relabeled.values()))
-        self.labels = list(labels)
+        self.labels = list(labels or [])
         self._images = None
 
     # ----------------------------------------------------------------- creation
     @classmethod
-    def from_directory(cls, root, *, name=None, strict=False, max_pixels=DEFAULT_MAX_PIXELS, progress=None):
-        """Reads a folder with one subfolder per label.
+    def from_directory(
+        cls, root, *, labeled=True, name=None, strict=False, max_pixels=DEFAULT_MAX_PIXELS, progress=None
+    ):
+        """Reads a folder with one subfolder per label (or, unlabelled, any folder of photos).
 
         Images may sit in nested folders below their label folder. Hidden files
         and folders are skipped. Label fixes saved beside the data (in
@@ -189,6 +225,8 @@ class ClassificationDataset:
 
         Args:
             root: the folder.
+            labeled: False to read every image below ``root``, in any folder, as an
+                unlabelled dataset (see :meth:`from_files`), e.g. new photos to score.
             name: dataset name (default: the folder's name).
             strict: raise :class:`ImageValidationError` if any file is bad.
             max_pixels: largest width x height accepted (decompression-bomb guard).
@@ -200,10 +238,17 @@ class ClassificationDataset:
         """
         if not isinstance(root, (str, os.PathLike)) or not os.path.isdir(root):
             raise ValueError(
-                "root must be an existing folder with one subfolder per label. "
-                f"Received: root={os.fspath(root) if isinstance(root, os.PathLike) else root!r}"
+                "root must be an existing folder with one subfolder per label (any folder of images with "
+                f"labeled=False). Received: root={os.fspath(root) if isinstance(root, os.PathLike) else root!r}"
             )
         root = os.path.abspath(os.fspath(root))
+        sidecar_dir = os.path.join(root, SIDECAR_DIRNAME)
+        if not labeled:
+            paths, skipped = _image_files(root)
+            return cls._unlabeled(
+                paths, skipped, name=name, root=root, cache_path=os.path.join(sidecar_dir, CHECK_CACHE_FILENAME),
+                strict=strict, max_pixels=max_pixels, progress=progress,
+            )
         entries, skipped, label_dirs = [], [], {}
         for entry in sorted(os.scandir(root), key=lambda e: e.name):
             if entry.name == SIDECAR_DIRNAME:
@@ -215,22 +260,9 @@ class ClassificationDataset:
             else:
                 skipped.append(SkippedFile(entry.path, "not inside a label folder (put images in ROOT/LABEL/)"))
         for label, label_dir in label_dirs.items():
-            for dirpath, dirnames, filenames in os.walk(label_dir):
-                hidden_dirs = [d for d in dirnames if is_hidden(d)]
-                for d in hidden_dirs:
-                    skipped.append(SkippedFile(os.path.join(dirpath, d), "hidden file or folder (ignored)", error=False))
-                dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
-                for filename in sorted(filenames):
-                    path = os.path.join(dirpath, filename)
-                    if is_hidden(filename):
-                        skipped.append(SkippedFile(path, "hidden file or folder (ignored)", error=False))
-                    elif os.path.splitext(filename)[1].lower() not in IMAGE_EXTENSIONS:
-                        ext = os.path.splitext(filename)[1] or "no extension"
-                        skipped.append(SkippedFile(path, f"not an image file ({ext})"))
-                    else:
-                        key = os.path.relpath(path, root).replace(os.sep, "/")
-                        entries.append((key, path, label))
-        sidecar_dir = os.path.join(root, SIDECAR_DIRNAME)
+            paths, bad = _image_files(label_dir)
+            skipped.extend(bad)
+            entries.extend((os.path.relpath(path, root).replace(os.sep, "/"), path, label) for path in paths)
         records, bad = _check_all(
             entries, max_pixels=max_pixels, cache_path=os.path.join(sidecar_dir, CHECK_CACHE_FILENAME), progress=progress
         )
@@ -280,6 +312,58 @@ class ClassificationDataset:
         return cls._finish(records, skipped + bad, LabelFixes(sidecar), name=name, root=root, strict=strict)
 
     @classmethod
+    def from_files(cls, paths, *, name=None, root=None, strict=False, max_pixels=DEFAULT_MAX_PIXELS, progress=None):
+        """Creates an unlabelled dataset of image files: new photos to score.
+
+        The files are checked as in :meth:`from_directory`. The dataset has no
+        labels (``labels == []``, ``labeled`` False): ``make_pipeline`` yields
+        image batches only, ``ImageClassifier.predict_scores`` and
+        ``ScikitClassifier.predict_scores`` score it, and training, evaluation
+        and :attr:`label_ids` raise a ``ValueError`` saying labels are needed.
+
+        Args:
+            paths: iterable of image file paths. Relative paths are resolved against
+                ``root`` (default: the working directory); an image's id is the path as given.
+            name: dataset name (default: ``"unlabeled"``).
+            root: folder relative paths are resolved against.
+            strict, max_pixels, progress: as in :meth:`from_directory`.
+
+        Raises:
+            ValueError: if ``paths`` is a single path rather than a list, or no file is usable.
+
+        Example:
+            >>> new = ClassificationDataset.from_files(["new/1.jpg", "new/2.jpg"])
+            >>> model.predict_scores(new).shape
+            (2, 3)
+        """
+        if isinstance(paths, (str, bytes, os.PathLike)):
+            raise ValueError(
+                "paths must be a list of image files; for a folder use "
+                f"ClassificationDataset.from_directory(folder, labeled=False). Received: paths={paths!r}"
+            )
+        base = os.path.abspath(os.fspath(root)) if root else os.getcwd()
+        ids = [os.fspath(p) for p in paths]
+        return cls._unlabeled(
+            [os.path.join(base, p) for p in ids], [], name=name, root=root, ids=ids, strict=strict,
+            max_pixels=max_pixels, progress=progress,
+        )
+
+    @classmethod
+    def _unlabeled(cls, paths, skipped, *, name, root, ids=None, cache_path=None, **options):
+        """An unlabelled dataset of ``paths`` (ids: the paths as given, or relative to ``root``)."""
+        strict = options.pop("strict")
+        ids = ids or [os.path.relpath(p, root) for p in paths]
+        entries, skipped = [], list(skipped)
+        for key, path in zip(ids, paths, strict=True):
+            if os.path.isfile(path):
+                entries.append((key.replace(os.sep, "/"), os.path.abspath(path), None))
+            else:
+                skipped.append(SkippedFile(path, "file not found"))
+        records, bad = _check_all(entries, cache_path=cache_path, **options)
+        name = name or (os.path.basename(os.path.normpath(root)) if root else "unlabeled")
+        return cls._finish(records, skipped + bad, LabelFixes(), name=name, root=root, strict=strict)
+
+    @classmethod
     def from_csv(cls, csv_path, *, path_column="path", label_column="label", root=None, **kwargs):
         """Creates a dataset from a CSV file of image paths and labels.
 
@@ -321,10 +405,10 @@ class ClassificationDataset:
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5])
             raise ValueError(
                 "No usable images found. Expected image files in one subfolder per label "
-                f"(ROOT/LABEL/IMAGE.jpg) or (path, label) pairs. Received: root={root!r}"
+                f"(ROOT/LABEL/IMAGE.jpg), (path, label) pairs, or image files (unlabelled). Received: root={root!r}"
                 + (f". Skipped: {reasons}" if reasons else "")
             )
-        records.sort(key=lambda r: (r.original_label, r.id))
+        records.sort(key=lambda r: (r.original_label or "", r.id))
         return cls(records, name=name, root=root, skipped=skipped, fixes=fixes)
 
     # ------------------------------------------------------------------ access
@@ -352,7 +436,12 @@ class ClassificationDataset:
 
     @property
     def label_ids(self):
-        """Integer label id of each image, indexing :attr:`labels`."""
+        """Integer label id of each image, indexing :attr:`labels`.
+
+        Raises:
+            ValueError: for an unlabelled dataset.
+        """
+        self.check_labeled("label_ids")
         index = {label: i for i, label in enumerate(self.labels)}
         return [index[r.label] for r in self.images]
 
@@ -366,12 +455,29 @@ class ClassificationDataset:
         return self.images[index]
 
     def __repr__(self):
-        return f"ClassificationDataset(name={self.name!r}, num_images={len(self)}, labels={self.labels!r})"
+        labels = f"labels={self.labels!r}" if self.labeled else "unlabeled"
+        return f"{type(self).__name__}(name={self.name!r}, num_images={len(self)}, {labels})"
+
+    def check_labeled(self, purpose):
+        """Raises a ``ValueError`` naming ``purpose`` unless the images have labels.
+
+        Args:
+            purpose: what needs the labels, e.g. ``"Training"``; starts the message.
+
+        Raises:
+            ValueError: for an unlabelled dataset (:meth:`from_files`).
+        """
+        if not self.labeled:
+            raise ValueError(
+                f"{purpose} needs labelled images, but this dataset is unlabelled (made for scoring, by "
+                "from_files or from_directory(labeled=False)). Use a dataset with labels, e.g. "
+                f"from_directory(root) with one subfolder per label. Received: dataset={self!r}"
+            )
 
     def counts(self):
-        """Number of images per label, in label order."""
+        """Number of images per label, in label order (empty for an unlabelled dataset)."""
         counts = {label: 0 for label in self.labels}
-        for r in self.images:
+        for r in self.images if self.labeled else ():
             counts[r.label] += 1
         return counts
 
@@ -421,19 +527,20 @@ class ClassificationDataset:
         if unknown:
             raise ValueError(f"Unknown image ids. Received: ids={sorted(unknown)[:5]!r}")
         records = [r for r in self._records if r.id in wanted]
-        return ClassificationDataset(records, self.labels, name=f"{self.name}-{suffix}", root=self.root, fixes=self._fixes)
+        return type(self)(records, self.labels, name=f"{self.name}-{suffix}", root=self.root, fixes=self._fixes)
 
     def with_labels(self, labels):
         """The same images with another label order (e.g. a trained model's ``labels``).
 
         Raises:
-            ValueError: if an image's label is not in ``labels``.
+            ValueError: if an image's label is not in ``labels``, or the dataset is unlabelled.
         """
+        self.check_labeled("with_labels")
         labels = list(labels)
         unknown = sorted({r.label for r in self.images} - set(labels))
         if unknown:
             raise ValueError(f"The dataset has labels that are not in labels. Received: unknown labels={unknown!r}")
-        return ClassificationDataset(self._records, labels, name=self.name, root=self.root, skipped=self.skipped, fixes=self._fixes)
+        return type(self)(self._records, labels, name=self.name, root=self.root, skipped=self.skipped, fixes=self._fixes)
 
     # -------------------------------------------------------------- label fixes
     def _find(self, image):
@@ -470,7 +577,7 @@ class ClassificationDataset:
 
     # ---------------------------------------------------------------- pipelines
     def to_tf_dataset(self, **kwargs):
-        """A batched ``tf.data.Dataset`` of ``(images, label_ids)``; see :func:`make_pipeline`."""
+        """A batched ``tf.data.Dataset`` of ``(images, label_ids)`` (images only, unlabelled); see :func:`make_pipeline`."""
         from keras_cvcls.data.pipeline import make_pipeline
 
         return make_pipeline(self, **kwargs)

@@ -21,7 +21,7 @@ def make_pipeline(
     repeat=False,
     num_parallel_calls=tf.data.AUTOTUNE,
 ):
-    """Builds a batched ``tf.data.Dataset`` of ``(images, label_ids)``.
+    """Builds a batched ``tf.data.Dataset`` of ``(images, label_ids)`` (of images, unlabelled).
 
     Files are read and decoded in parallel with :func:`~keras_cvcls.data.decode.decode_image`
     (the function the SavedModel export reuses), EXIF-rotated photos turned upright,
@@ -49,7 +49,9 @@ def make_pipeline(
         num_parallel_calls: parallelism of decoding.
 
     Returns:
-        A ``tf.data.Dataset`` yielding ``(float32 [B, H, W, 3], int32 [B])``.
+        A ``tf.data.Dataset`` yielding ``(float32 [B, H, W, 3], int32 [B])``; for an
+        unlabelled dataset (``ClassificationDataset.from_files``), the image batches only,
+        which ``keras.Model.predict`` takes as they are.
 
     Example:
         >>> ds = ClassificationDataset.from_directory("photos/")
@@ -68,8 +70,10 @@ def make_pipeline(
     images = dataset.images
     paths = tf.constant([r.path for r in images])
     orientations = tf.constant([r.orientation for r in images], dtype=tf.int32)
-    labels = tf.constant(dataset.label_ids, dtype=tf.int32)
-    ds = tf.data.Dataset.from_tensor_slices((paths, orientations, labels))
+    columns = (paths, orientations)
+    if getattr(dataset, "labeled", True):
+        columns += (tf.constant(dataset.label_ids, dtype=tf.int32),)
+    ds = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle and not cache:
         # Shuffling file names before decoding costs nothing and needs no image buffer.
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
@@ -88,13 +92,13 @@ def make_pipeline(
         )
         jpeg_ratio = ratios.pop() if len(ratios) == 1 else None
 
-    def load(path, orientation, label):
+    def load(path, orientation, *label):
         orientation = orientation if any_rotated else None
         image = decode_image(
             tf.io.read_file(path), size, resize_mode=resize_mode, orientation=orientation,
             image_format="jpeg" if all_jpeg else None, jpeg_ratio=jpeg_ratio,
         )
-        return image, label
+        return (image, *label) if label else image
 
     ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
     if cache:
@@ -107,7 +111,12 @@ def make_pipeline(
     if augment is not None:
         # Sequential: seeded random layers then draw in the same order on every run.
         # The layers work on whole batches, so this costs little parallelism.
-        ds = ds.map(lambda x, y: (augment(x), y))
+        ds = ds.map(_on_images(augment))
     if normalizer is not None:
-        ds = ds.map(lambda x, y: (normalizer(x), y), num_parallel_calls=num_parallel_calls)
+        ds = ds.map(_on_images(normalizer), num_parallel_calls=num_parallel_calls)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _on_images(fn):
+    """A ``Dataset.map`` function applying ``fn`` to the images of ``(images, labels)`` or ``images``."""
+    return lambda x, *label: (fn(x), *label) if label else fn(x)

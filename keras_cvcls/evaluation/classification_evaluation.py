@@ -44,7 +44,8 @@ class ClassificationEvaluation:
         batch_size: Batch size passed to ``classifier.predict_scores``.
 
     Raises:
-        ValueError: If ``batch_size`` is not a positive integer.
+        ValueError: If ``batch_size`` is not a positive integer, or ``dataset`` is
+            unlabelled (``ClassificationDataset.from_files``).
 
     Example:
         >>> ev = ClassificationEvaluation.from_scores(
@@ -56,6 +57,9 @@ class ClassificationEvaluation:
     def __init__(self, classifier, dataset, batch_size=32):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+        check_labeled = getattr(dataset, "check_labeled", None)
+        if check_labeled is not None:
+            check_labeled("Evaluation")
         self._classifier = classifier
         self._dataset = dataset
         self._batch_size = batch_size

@@ -35,6 +35,7 @@ class ThroughputMeter(keras.callbacks.Callback):
 
 def check_dataset_labels(model, dataset):
     """Raises ``ValueError`` unless ``dataset`` has the model's labels in the model's order."""
+    dataset.check_labeled("Training")
     if list(dataset.labels) != list(model.labels):
         raise ValueError(
             "The dataset's labels differ from the model's; build the model with labels=dataset.labels. "
