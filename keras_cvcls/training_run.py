@@ -449,7 +449,7 @@ def train_run(
     lr=None,
     momentum=0.9,
     test_size=0.34,
-    augment=None,
+    augment="auto",
     dropout=0.0,
     warmup_epochs=0,
     unfreeze="top",
@@ -479,7 +479,8 @@ def train_run(
             cosine from 3e-4 (fine-tune) or ``"0.01x7,0.001x7,0.0001"`` (full).
         momentum: SGD momentum.
         test_size: held-out fraction when ``val_dir`` is not given.
-        augment: augmentation preset; default ``"light"`` (fine-tune) / ``"standard"`` (full).
+        augment: augmentation preset, ``None`` for none, or ``"auto"`` (default): ``"light"``
+            (fine-tune) / ``"standard"`` (full).
         dropout: dropout before the head.
         warmup_epochs: frozen-backbone epochs first (full recipe only).
         unfreeze: ``"top"``, ``"all"`` or ``"none"`` (fine-tune recipe only).
@@ -510,7 +511,7 @@ def train_run(
     defaults = FULL_DEFAULTS if recipe == "full" else FINE_TUNE_DEFAULTS
     epochs = defaults["epochs"] if epochs is None else epochs
     lr = defaults["lr"] if lr is None else lr
-    augment = defaults["augment"] if augment is None else augment
+    augment = defaults["augment"] if augment == "auto" else augment
 
     run = TrainingRun.create(
         out, data_dir, val_dir=val_dir, test_size=test_size, seed=seed, backbone=backbone, weights=weights,

@@ -36,7 +36,8 @@ def register(commands):
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--test-size", type=float, default=0.34)
     p.add_argument("--unfreeze", choices=["top", "all", "none"], default="top", help="fine-tune: what to unfreeze after the head")
-    p.add_argument("--augment", default=None, choices=list_augmentations(), help="augmentation preset (default: the recipe's)")
+    p.add_argument("--augment", default="auto", choices=["auto", *list_augmentations()],
+                   help="augmentation preset (default auto: light for fine-tune, standard for full)")
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--warmup-epochs", type=int, default=0, help="full recipe: epochs with a frozen backbone first")
     p.add_argument("--seed", type=int, default=0)
