@@ -10,6 +10,7 @@ Point DATA at your own folder (one subfolder per label) to run it on real photos
 import argparse
 import os
 
+import keras
 import numpy as np
 
 import keras_cvcls as kc
@@ -54,8 +55,9 @@ def main(argv=None):
     # 3. Train: fine-tune with per-epoch learning rates, an eval set every epoch, TensorBoard logs.
     model = kc.ImageClassifier(dataset.labels, "resnet18", weights=None, image_size=args.image_size)
     lrs = [0.01] * (args.epochs - 2) + [0.002]
-    model.fit(train, epochs=args.epochs, lr_per_epoch=lrs, batch_size=16, momentum=0.9, validation_data=test,
-              augment="light", seed=0, tensorboard_logdir=os.path.join(args.out, "logs"), verbose=2)
+    model.compile(optimizer=keras.optimizers.SGD(momentum=0.9))   # compile chooses; fit fits
+    model.fit(train, epochs=args.epochs, batch_size=16, validation_data=test, augment="light", seed=0,
+              tensorboard_logdir=os.path.join(args.out, "logs"), callbacks=[kc.StepLR(lrs)], verbose=2)
     train_accs, eval_accs = model.eval_history.train_eval_accs
     print(f"eval accuracy per epoch: {np.round(eval_accs, 3).tolist()}")
     model.eval_history.plot(os.path.join(args.out, "training_curve.png"))

@@ -76,7 +76,7 @@ def test_choices_come_from_the_registries(capsys):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert ", ".join(list_backbones()) in out
-    assert "{" + ",".join(list_augmentations()) + "}" in out
+    assert "{" + ",".join(["auto", *list_augmentations()]) + "}" in out  # auto: the recipe's own
 
 
 def _one_json_error(capsys):

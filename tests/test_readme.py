@@ -63,8 +63,8 @@ def make_world(root):
     """photos/ (cat, dog), val_photos/, new/, more_cats/ and loose cat.jpg, dog.jpg, b.png."""
     rng = np.random.default_rng(0)
     names = {
-        "cat": ["001.jpg", "002.jpg"] + [f"c{i}.jpg" for i in range(8)],
-        "dog": ["a.png", "b.jpeg"] + [f"d{i}.jpg" for i in range(8)],
+        "cat": ["001.jpg", "002.jpg"] + [f"c{i}.jpg" for i in range(5)],
+        "dog": ["a.png", "b.jpeg"] + [f"d{i}.jpg" for i in range(5)],
     }
     for label, files in names.items():
         for name in files:
