@@ -63,6 +63,8 @@ _EXPORTS = {
     "TrainingRun": "keras_cvcls.training_run",
     "train_run": "keras_cvcls.training_run",
     "EfficientNetLite": "keras_cvcls.models",
+    "FusedBatchNormalization": "keras_cvcls.models",
+    "fuse_batch_norm": "keras_cvcls.models",
     "UnsafeCheckpointError": "keras_cvcls.models",
     "read_torch_state_dict": "keras_cvcls.models",
     "StepLR": "keras_cvcls.training",

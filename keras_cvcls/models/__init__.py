@@ -11,6 +11,7 @@ _EXPORTS = exports_by_module(__name__, {
     "backbone_config": ["BackboneConfig"],
     "backbone_registry": ["create_backbone", "get_backbone_config", "list_backbones", "register_backbone"],
     "efficientnet_lite": ["EfficientNetLite", "load_efficientnet_lite_state_dict"],
+    "fused_batch_norm": ["FusedBatchNormalization", "fuse_batch_norm"],
     "image_classifier": ["ImageClassifier"],
     "imagenet_weights": ["WeightsUnavailableError"],
     "resnet": ["load_torchvision_state_dict"],
