@@ -94,7 +94,8 @@ def naive_server_main(model_path, port, call="predict"):
     import keras
     from PIL import Image, ImageOps
 
-    import keras_cvcls.models  # noqa: F401  (registers ImageClassifier for load_model)
+    # Registers ImageClassifier for load_model (keras_cvcls.models itself imports on first use).
+    import keras_cvcls.models.image_classifier  # noqa: F401
 
     model = keras.saving.load_model(model_path)
     height, width = model.image_size

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -124,7 +123,7 @@ def world(tmp_path, monkeypatch):
     server.shutdown()
 
 
-def _free_port_open(port, timeout):
+def _port_opens(port, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -187,7 +186,7 @@ def test_every_readme_block_runs_as_shown(world):
                                             stderr=subprocess.PIPE, text=True)
                     background.append(proc)
                     for port in _ports(line):
-                        assert _free_port_open(port, 90), f"{line!r} did not start listening on {port}: {proc.poll()}"
+                        assert _port_opens(port, 90), f"{line!r} did not start listening on {port}: {proc.poll()}"
                     assert proc.poll() is None, f"{line!r} exited: {proc.stderr.read()}"
                     continue
                 done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=600)

@@ -23,6 +23,7 @@ class _ViewUI(UIServer):
         super().__init__(dataset, host=host, port=port, **app_kwargs)
         self.width = width
         self.height = height
+        self._widget = None  # the notebook widget, made when first shown in a kernel
         self.start()
 
     @property
@@ -38,7 +39,7 @@ class _ViewUI(UIServer):
         if _in_kernel():
             from keras_cvcls.ui.widget import UIWidget
 
-            if getattr(self, "_widget", None) is None:
+            if self._widget is None:
                 self._widget = UIWidget(self, view=self.view, width=self.width, height=self.height)
             return self._widget._repr_mimebundle_(**kwargs)
         width = self.width if isinstance(self.width, str) else f"{self.width}px"
