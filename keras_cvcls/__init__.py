@@ -65,6 +65,7 @@ _EXPORTS = {
     "EfficientNetLite": "keras_cvcls.models",
     "FusedBatchNormalization": "keras_cvcls.models",
     "fuse_batch_norm": "keras_cvcls.models",
+    "fold_batch_norm": "keras_cvcls.models",
     "UnsafeCheckpointError": "keras_cvcls.models",
     "read_torch_state_dict": "keras_cvcls.models",
     "StepLR": "keras_cvcls.training",

@@ -79,7 +79,7 @@ class TrainingRun:
     @classmethod
     def create(
         cls, run_dir, data_dir, *, val_dir=None, test_size=0.34, seed=0, backbone="efficientnet_lite0",
-        weights="imagenet", image_size=None, dropout=0.0, precision=None,
+        weights="imagenet", image_size=None, dropout=0.0, precision="auto",
     ):
         """Starts a run: reads the data, splits it, builds the model and writes ``split.json``.
 
@@ -94,7 +94,9 @@ class TrainingRun:
             weights: ``"imagenet"``, ``None`` or a weights file path.
             image_size: input size; default the backbone's transfer size.
             dropout: dropout before the head.
-            precision: ``None``, ``"mixed_bfloat16"`` or ``"mixed_float16"``.
+            precision: ``"auto"`` (the fastest accurate one for this machine: see
+                :mod:`keras_cvcls.models.precision`), ``"float32"``, ``"mixed_bfloat16"`` or
+                ``"mixed_float16"``.
 
         Returns:
             A :class:`TrainingRun` with an untrained model.
@@ -454,7 +456,7 @@ def train_run(
     warmup_epochs=0,
     unfreeze="top",
     seed=0,
-    precision=None,
+    precision="auto",
     log=print,
 ):
     """Trains a classifier on a folder dataset and writes a run folder, in one call (``keras-cvcls train``).
@@ -485,12 +487,15 @@ def train_run(
         warmup_epochs: frozen-backbone epochs first (full recipe only).
         unfreeze: ``"top"``, ``"all"`` or ``"none"`` (fine-tune recipe only).
         seed: split, shuffling and augmentation seed.
-        precision: ``None``, ``"mixed_bfloat16"`` or ``"mixed_float16"``.
+        precision: ``"auto"`` (default: the fastest accurate one for this machine, see
+            :mod:`keras_cvcls.models.precision`), ``"float32"``, ``"mixed_bfloat16"`` or
+            ``"mixed_float16"``.
         log: where progress lines go.
 
     Returns:
         A JSON-able dict: ``history``, ``eval_accuracy``, ``train_seconds``,
-        ``train_images_per_s`` (full recipe), ``recipe``, ``weights`` and ``run_dir``.
+        ``train_images_per_s`` (full recipe), ``recipe``, ``weights``, ``precision`` (the
+        one used), ``precision_reason`` and ``run_dir``.
 
     Raises:
         ValueError: On a bad argument or folder.
@@ -520,7 +525,8 @@ def train_run(
     train, test = run.split
     model = run.model
     log(f"{len(train) + (len(test) if val_dir else 0)} images, labels {model.labels}; train {len(train)}, test {len(test)}")
-    log(f"{backbone} ({model.weights_source} weights) at {model.image_size[0]}x{model.image_size[1]}, recipe {recipe}")
+    log(f"{backbone} ({model.weights_source} weights) at {model.image_size[0]}x{model.image_size[1]}, recipe {recipe}, "
+        f"{model.precision} ({model.precision_reason})")
     common = dict(epochs=epochs, batch_size=batch_size, momentum=momentum, augment=augment, lr_per_epoch=lr)
     if recipe == "fine-tune":
         history = run.fine_tune(unfreeze=unfreeze, **common)
@@ -534,5 +540,7 @@ def train_run(
         "train_images_per_s": history["train_images_per_s"],
         "recipe": recipe,
         "weights": model.weights_source,
+        "precision": model.precision,
+        "precision_reason": model.precision_reason,
         "run_dir": run.run_dir,
     }

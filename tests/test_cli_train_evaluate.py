@@ -29,8 +29,12 @@ def test_train_json_and_run_folder(trained_run, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     result = json.loads(out)  # exactly one JSON object on stdout; progress went to stderr
-    assert set(result) == {"history", "eval_accuracy", "train_seconds", "train_images_per_s", "recipe", "weights", "run_dir"}
+    assert set(result) == {"history", "eval_accuracy", "train_seconds", "train_images_per_s", "recipe", "weights",
+                           "precision", "precision_reason", "run_dir"}
     assert result["recipe"] == "full" and result["weights"] == "none (random initialisation)"
+    from keras_cvcls.models.precision import detect_precision
+
+    assert (result["precision"], result["precision_reason"]) == detect_precision()  # --precision auto
     assert result["history"]["lr"] == pytest.approx([0.01, 0.01, 0.001])
     assert len(result["history"]["train_accuracy"]) == len(result["history"]["eval_accuracy"]) == 3
     assert result["eval_accuracy"] == result["history"]["eval_accuracy"][-1]

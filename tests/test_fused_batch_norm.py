@@ -84,3 +84,52 @@ def test_fuse_batch_norm_copies_a_model_and_round_trips_as_keras_file(tmp_path):
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="takes a keras.Model"):
         fuse_batch_norm("model.keras")
+
+
+def test_masked_input_is_refused_with_the_remedy():
+    with pytest.raises(ValueError, match="does not take masked input.*keras.layers.BatchNormalization"):
+        FusedBatchNormalization()(tf.zeros((1, 2, 2, 3)), mask=tf.ones((1, 2, 2), bool))
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "efficientnet_lite0", "resnet50"])
+def test_builtin_backbones_use_the_fused_layer(backbone):
+    from keras_cvcls.models import create_backbone
+
+    model = create_backbone(backbone, weights=None, input_shape=(32, 32, 3))
+    kinds = {type(layer).__name__ for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)}
+    assert kinds == {"FusedBatchNormalization"}
+
+
+_MIRRORED = """
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from keras_cvcls.models.fused_batch_norm import FusedBatchNormalization
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert strategy.num_replicas_in_sync == 2
+rng = np.random.default_rng(3)
+x = rng.normal(1, 2, (8, 5, 6, 4)).astype("float32")
+y = rng.normal(0, 1, (8, 5, 6, 4)).astype("float32")
+results = []
+for layer_class in (keras.layers.BatchNormalization, FusedBatchNormalization):
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((5, 6, 4)), keras.layers.Conv2D(4, 1), layer_class(momentum=0.5)])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    results.append([np.float32(w) for w in model.get_weights()])
+for a, b in zip(*results):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+assert not np.allclose(results[1][-2], 0.0), "the moving mean did not move"
+print("MATCH")
+"""
+
+
+def test_under_mirrored_strategy_matches_keras_unsynchronized():
+    """Two replicas on two logical CPUs: the fused layer trains as Keras' own with synchronized=False."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _MIRRORED], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "MATCH" in done.stdout, done.stderr[-3000:]

@@ -41,7 +41,9 @@ def register(commands):
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--warmup-epochs", type=int, default=0, help="full recipe: epochs with a frozen backbone first")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--precision", default=None, choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+                   help="compute precision (default auto: mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AMX or "
+                   "AVX512-BF16, else float32); the choice and its reason are in the output and the run record")
     p.add_argument("--out", required=True, metavar="RUN_DIR")
     p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     p.set_defaults(run=_train)
@@ -72,6 +74,6 @@ def _train(args):
     else:
         result = train_run(args.data_dir, args.out, **_options(args))
         speed = f"; {result['train_images_per_s']:.1f} train images/s" if result["train_images_per_s"] else ""
-        print(f"eval accuracy {result['eval_accuracy']:.3f}; trained in {result['train_seconds']:.1f}s{speed}; "
-              f"run in {result['run_dir']}")
+        print(f"eval accuracy {result['eval_accuracy']:.3f}; trained in {result['train_seconds']:.1f}s{speed} "
+              f"({result['precision']}); run in {result['run_dir']}")
     return 0

@@ -132,6 +132,12 @@ def load_images(images, image_size, *, resize_mode="crop", max_pixels=DEFAULT_MA
     from PIL import Image
 
     size = normalize_image_size(image_size)
+    if isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1:] == (*size, 3) and len(images):
+        # A batch already at the model's size: fitting each image would leave it as it is.
+        try:
+            return _array_pixels(images.reshape(-1, size[1], 3)).reshape(images.shape)
+        except BadImageError as e:
+            raise BadImageError(f"The images cannot be used: {e}. Received: images of shape {images.shape}") from None
     batch = []
     for index, image in enumerate(_as_list(images)):
         try:

@@ -20,6 +20,11 @@ Signatures (``saved_model_cli show --dir BASE_PATH/1 --all`` lists them):
 * ``labels``: ``class_ids`` (int64 ``[-1]``) -> ``labels`` (string ``[-1]``); clients read the
   class map through it (``class_ids = range(C)``).
 
+The exported graph is the inference form of the model: each batch norm after a convolution is
+folded into the convolution's kernel and bias (:func:`keras_cvcls.models.fold_batch_norm`), so
+TF Serving runs one fused convolution where Keras runs a convolution and a batch norm. A
+subclassed Keras model has no graph to rewrite and is exported as it is.
+
 A version folder is built in a hidden temporary folder beside it and renamed into place, so a
 server polling the base path never sees a half-written version.
 """
@@ -191,11 +196,24 @@ def _write_warmup(export_dir, image_size):
             writer.write(log.SerializeToString())
 
 
+def _inference_form(model):
+    """The model with its batch norms folded into its convolutions (a subclassed model as it is)."""
+    import keras
+
+    from keras_cvcls.models.batch_norm_folding import fold_batch_norm
+
+    if isinstance(model, keras.Sequential) or hasattr(model, "_run_through_graph"):
+        return fold_batch_norm(model)
+    return model
+
+
 def _build_archive(classifier, labels_file, image_size, resize_mode):
     import keras
     import tensorflow as tf
 
     from keras_cvcls.data.decode import decode_image
+
+    classifier = _inference_form(classifier)
 
     height, width = image_size
     asset = tf.saved_model.Asset(labels_file)

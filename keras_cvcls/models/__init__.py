@@ -9,6 +9,7 @@ from keras_cvcls.lazy_imports import exports_by_module, lazy_exports
 # The module (in this package) that defines each public name.
 _EXPORTS = exports_by_module(__name__, {
     "backbone_config": ["BackboneConfig"],
+    "batch_norm_folding": ["fold_batch_norm"],
     "backbone_registry": ["create_backbone", "get_backbone_config", "list_backbones", "register_backbone"],
     "efficientnet_lite": ["EfficientNetLite", "load_efficientnet_lite_state_dict"],
     "fused_batch_norm": ["FusedBatchNormalization", "fuse_batch_norm"],

@@ -17,18 +17,24 @@ _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 
 def _keras_app(constructor, **kwargs):
-    """A builder of ``keras.applications.<constructor>`` without its top; Keras imported on first build."""
+    """A builder of ``keras.applications.<constructor>`` without its top, its batch norms fused.
+
+    Keras is imported on first build.
+    """
 
     def build(input_shape):
         import keras
 
-        return getattr(keras.applications, constructor)(
+        from keras_cvcls.models.fused_batch_norm import fuse_batch_norm
+
+        model = getattr(keras.applications, constructor)(
             include_top=False,
             weights=None,
             input_shape=input_shape,
             pooling=None,
             **kwargs,
         )
+        return fuse_batch_norm(model)
 
     build.__name__ = f"build_{constructor}"
     return build

@@ -38,10 +38,11 @@ import numpy as np
 from keras_cvcls.models.efficientnet_lite_params import _BN_EPSILON, _BN_MOMENTUM, _DROP_CONNECT_RATE
 from keras_cvcls.models.efficientnet_lite_params import HEAD_FILTERS, LITE_PARAMS, STEM_FILTERS  # noqa: F401
 from keras_cvcls.models.efficientnet_lite_params import _block_specs, num_blocks  # noqa: F401 (num_blocks re-exported)
+from keras_cvcls.models.fused_batch_norm import FusedBatchNormalization
 from keras_cvcls.models.torch_checkpoint import assign_state_dict
 
 def _bn(name):
-    return keras.layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=name)
+    return FusedBatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=name)
 
 
 def _relu6(name):

@@ -6,8 +6,13 @@ forward and more in the gradient. TensorFlow's ``FusedBatchNormV3`` is one op ea
 oneDNN runs it on bfloat16 input with float32 statistics. This layer is a drop-in subclass with
 Keras' semantics (momentum, epsilon, moving statistics, ``training`` and ``trainable``: a frozen
 layer runs in inference mode) that takes the fused path where it applies: 4-D channels-last
-input on the TensorFlow backend, no mask, no renorm, not synchronized, ``epsilon >= 1.001e-5``.
+input on the TensorFlow backend, no renorm, not synchronized, ``epsilon >= 1.001e-5``.
 Elsewhere it computes exactly what ``keras.layers.BatchNormalization`` computes, by calling it.
+Masked input is refused (the fused kernel has no masked moments): use Keras' own layer there.
+
+Under ``tf.distribute`` it behaves as Keras' layer with ``synchronized=False``: each replica
+normalises with its own batch's moments, and the moving statistics are updated as Keras
+updates them. ``synchronized=True`` (cross-replica moments) takes Keras' own computation.
 """
 
 import keras
@@ -30,7 +35,13 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     """
 
     def _fusable(self, inputs, mask):
-        if keras.backend.backend() != "tensorflow" or mask is not None or self.renorm or self.synchronized:
+        if mask is not None:
+            raise ValueError(
+                f"FusedBatchNormalization {self.name!r} does not take masked input (the fused kernel has no "
+                "masked moments); use keras.layers.BatchNormalization after a masking layer. "
+                f"Received: a mask of shape {tuple(mask.shape)}"
+            )
+        if keras.backend.backend() != "tensorflow" or self.renorm or self.synchronized:
             return False
         if len(inputs.shape) != 4 or self.epsilon < _MIN_FUSED_EPSILON:
             return False

@@ -1,6 +1,5 @@
 """``ImageClassifier``: a backbone, pooling and a softmax head, with preprocessing inside."""
 
-import contextlib
 import json
 import os
 
@@ -10,30 +9,11 @@ import numpy as np
 from keras_cvcls.data.decode import check_resize_mode, normalize_image_size
 from keras_cvcls.data.normalization import ImageNormalization
 from keras_cvcls.models.backbone_registry import create_backbone, get_backbone_config
+from keras_cvcls.models.precision import AUTO, dtype_policy, resolve_precision
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 POOLINGS = ("avg", "max")
 CLASSIFIER_FILE = "classifier.json"
 MODEL_FILE = "model.keras"
-
-
-@contextlib.contextmanager
-def dtype_policy(precision):
-    """Builds layers under a Keras dtype policy (``None`` keeps the current one)."""
-    if precision in (None, "float32"):
-        yield
-        return
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def check_precision(precision):
-    if precision is not None and precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS} or None. Received: precision={precision!r}")
 
 
 def _check_labels(labels):
@@ -123,8 +103,11 @@ class ImageClassifier(keras.Model):
         pooling: ``"avg"`` or ``"max"``.
         normalization: pixel normalisation; default: the backbone's.
         resize_mode: how images are fitted to ``image_size`` (see :func:`~keras_cvcls.data.decode_image`).
-        precision: ``None``/``"float32"``, ``"mixed_bfloat16"`` (CPUs with AMX, recent GPUs) or
-            ``"mixed_float16"``; the head always computes in float32.
+        precision: ``"auto"`` (default: the global Keras policy if set, else ``"mixed_float16"``
+            on a GPU, ``"mixed_bfloat16"`` on a CPU with AMX or AVX512-BF16, else
+            ``"float32"``; see :mod:`keras_cvcls.models.precision`), or ``"float32"`` (or
+            ``None``), ``"mixed_bfloat16"``, ``"mixed_float16"``. The head always computes in
+            float32. ``precision`` holds the resolved choice, ``precision_reason`` why.
         training_config: a dict recorded by :meth:`fit` (kept for reference when saved).
         compile: compile with the ``"auto"`` defaults when built (default True).
 
@@ -146,7 +129,7 @@ class ImageClassifier(keras.Model):
         pooling="avg",
         normalization=None,
         resize_mode="crop",
-        precision=None,
+        precision=AUTO,
         training_config=None,
         compile=True,
         **kwargs,
@@ -162,7 +145,7 @@ class ImageClassifier(keras.Model):
         default_size = config.transfer_size or config.input_size
         size = normalize_image_size(image_size if image_size is not None else default_size)
         check_resize_mode(resize_mode)
-        check_precision(precision)
+        precision, precision_reason = resolve_precision(precision)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={pooling!r}")
         if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
@@ -192,9 +175,11 @@ class ImageClassifier(keras.Model):
         self.normalization = normalization
         self.resize_mode = resize_mode
         self.precision = precision
+        self.precision_reason = precision_reason
         self.training_config = dict(training_config or {})
         self.weights_source = _describe_weights(weights)
         self.eval_history = None
+        self._folding = None  # the batch-norm-folded inference copy, built on first prediction
         if compile:
             self.compile()
 
@@ -217,7 +202,9 @@ class ImageClassifier(keras.Model):
     @classmethod
     def from_config(cls, config):
         # Saved weights are loaded after construction: do not read pretrained ones first.
-        return cls(**{"weights": None, **config})
+        model = cls(**{"weights": None, **config})
+        model.precision_reason = "as saved"
+        return model
 
     @property
     def class_map(self):
@@ -245,7 +232,7 @@ class ImageClassifier(keras.Model):
             return super().save(filepath, *args, **kwargs)
         os.makedirs(filepath, exist_ok=True)
         super().save(os.path.join(filepath, MODEL_FILE), *args, **kwargs)
-        summary = {"type": "ImageClassifier", **self.get_config()}
+        summary = {"type": "ImageClassifier", **self.get_config(), "precision_reason": self.precision_reason}
         with open(os.path.join(filepath, CLASSIFIER_FILE), "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=1, ensure_ascii=False)
         return filepath
@@ -273,8 +260,26 @@ class ImageClassifier(keras.Model):
             >>> model.predict_scores(test_set).shape
             (len(test_set), 2)
         """
-        scores = predict_on(self, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
+        model = self.inference_model()
+        scores = predict_on(model, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
         return np.asarray(scores, dtype="float32")
+
+    def inference_model(self):
+        """This model for inference: batch norms folded into the convolutions, at the current weights.
+
+        The copy is built once and its weights refreshed from this model's on every call, so
+        it never predicts with stale weights. :meth:`predict_scores`, :meth:`classify` and
+        the SavedModel export run it; it computes ``self(x, training=False)`` up to rounding.
+
+        Returns:
+            A Functional ``keras.Model`` (images in [0, 255] -> probabilities); not for training.
+        """
+        from keras_cvcls.models.batch_norm_folding import BatchNormFolding
+
+        if self._folding is None:
+            self._folding = BatchNormFolding(self)
+            return self._folding.model
+        return self._folding.refresh()
 
     def predict_images(self, images, *, batch_size=32):
         """Class probabilities ``[N, C]`` for raw images, with the training and serving preprocessing.

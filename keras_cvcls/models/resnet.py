@@ -41,6 +41,7 @@ mean and standard deviation on [0, 1] pixels (``"imagenet"`` mode in
 
 import keras
 
+from keras_cvcls.models.fused_batch_norm import FusedBatchNormalization
 from keras_cvcls.models.torch_checkpoint import assign_state_dict
 
 # Blocks per stage, for the depths built here.
@@ -67,9 +68,7 @@ def _conv_bn(x, filters, kernel_size, strides, name, bn_name):
         use_bias=False,
         name=name,
     )(x)
-    return keras.layers.BatchNormalization(
-        epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=bn_name
-    )(x)
+    return FusedBatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=bn_name)(x)
 
 
 def _basic_block(x, filters, strides, name):

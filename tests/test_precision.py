@@ -1,0 +1,53 @@
+"""precision="auto" picks the fastest accurate precision for the machine, and says why (issue 12, item 3)."""
+
+import json
+
+import keras
+import pytest
+
+from keras_cvcls.models import ImageClassifier
+from keras_cvcls.models.precision import cpu_bfloat16_flags, detect_precision, resolve_precision
+
+
+def _cpuinfo(tmp_path, flags):
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: fpu sse2 avx2 {flags}\n\n")
+    return str(path)
+
+
+def test_bfloat16_flags_are_read_from_cpuinfo(tmp_path):
+    assert cpu_bfloat16_flags(_cpuinfo(tmp_path, "avx512f amx_tile amx_bf16 avx512_bf16")) == ["amx_bf16", "avx512_bf16"]
+    assert cpu_bfloat16_flags(_cpuinfo(tmp_path, "avx512f avx512_bf16")) == ["avx512_bf16"]
+    assert cpu_bfloat16_flags(_cpuinfo(tmp_path, "avx512f avx512_vnni")) == []
+    assert cpu_bfloat16_flags(str(tmp_path / "missing")) == []
+
+
+def test_auto_on_this_machine_follows_its_cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        flags = next(line for line in f if line.startswith("flags")).split()
+    expected = "mixed_bfloat16" if {"amx_bf16", "avx512_bf16"} & set(flags) else "float32"
+    precision, reason = detect_precision()
+    assert precision == expected, reason
+    assert ("bfloat16 instructions" in reason) == (expected == "mixed_bfloat16")
+
+
+def test_explicit_choices_and_the_global_policy_win():
+    assert resolve_precision("float32") == ("float32", "chosen explicitly")
+    assert resolve_precision(None)[0] == "float32"
+    assert resolve_precision("mixed_float16")[0] == "mixed_float16"
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        assert resolve_precision("auto") == ("mixed_float16", "the global Keras dtype policy is 'mixed_float16'")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    with pytest.raises(ValueError, match="precision must be 'auto'.*Received: precision='bf16'"):
+        resolve_precision("bf16")
+
+
+def test_the_classifier_records_its_precision_and_the_reason(tmp_path):
+    model = ImageClassifier(["a", "b"], "resnet18", weights=None, image_size=32)
+    assert (model.precision, model.precision_reason) == detect_precision()
+    assert model.backbone.layers[2].dtype_policy.name == model.precision
+    model.save(tmp_path / "m")
+    record = json.loads((tmp_path / "m" / "classifier.json").read_text())
+    assert (record["precision"], record["precision_reason"]) == detect_precision()
