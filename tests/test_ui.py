@@ -751,39 +751,45 @@ def ui_env():
 
 @contextlib.contextmanager
 def ui_process(command):
-    """Runs a ``keras-cvcls ui`` command line; yields the URL it prints, then stops it."""
+    """Runs a ``keras-cvcls ui`` command line; yields the URL it prints and the process, then stops it."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ui_env())
     try:
         line = process.stdout.readline()
         failed = process.stderr.read() if process.poll() is not None else ""
         assert line.startswith("keras-cvcls UI on http://127.0.0.1:"), (line, failed)
-        yield line.split()[3]
+        yield line.split()[3], process
     finally:
         process.terminate()
         process.wait(30)
 
 
-def test_cli_ui_command_serves(data_copy):
+def test_cli_ui_command_serves(small_data):
     script = (
         "import argparse, sys\n"
         "from keras_cvcls.cli import ui_command\n"
         "parser = argparse.ArgumentParser(prog='keras-cvcls')\n"
         "ui_command.register(parser.add_subparsers(dest='command'))\n"
         "args = parser.parse_args(sys.argv[1:])\n"
-        "assert args.run_dir is None and args.host == '127.0.0.1'\n"
+        "assert args.run_dir is None and args.host == '0.0.0.0' and args.allow_host == ['photos.lan']\n"
         "sys.exit(args.run(args))\n"
     )
-    with ui_process([sys.executable, "-c", script, "ui", data_copy, "--port", "0", "--page-size", "7"]) as url:
+    command = [sys.executable, "-c", script, "ui", small_data, "--port", "0", "--page-size", "7"]
+    with ui_process(command + ["--host", "0.0.0.0", "--allow-host", "photos.lan"]) as (url, process):
+        # Bound to every interface: it says so, with the address it is bound to.
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert process.stdout.readline().startswith(f"Listening on 0.0.0.0:{port}: every network interface.")
         status, info = http(url + "api/info")
         assert status == 200 and info["page_size"] == 7 and info["run"] is None
         status, index = http(url)
         assert status == 200 and b"<title>keras-cvcls</title>" in index
+        assert http(url + "api/info", headers={"Host": f"photos.lan:{port}"})[0] == 200
+        assert http(url + "api/info", headers={"Host": f"attacker.example:{port}"})[0] == 421
 
 
 def test_cli_ui_command_serves_a_saved_model(ui_run, data_copy):
     model_dir = os.path.join(ui_run[1], MODEL_DIR)
     command = [sys.executable, "-m", "keras_cvcls.cli.main", "ui", data_copy, "--port", "0", "--model", model_dir]
-    with ui_process(command) as url:
+    with ui_process(command) as (url, _):
         status, info = http(url + "api/info")
         assert status == 200 and info["results"]["source"] == "model" and info["run"] is None
         status, data = http(url + "api/results?page_size=1")
