@@ -144,10 +144,12 @@ class RequestGuard:
     async def middleware(self, request, handler):
         """Answers 421 to a request for another host, and 403 to a change without the token."""
         if not self.host_allowed(request):
+            sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+            port = sockname[1] if isinstance(sockname, tuple) and len(sockname) > 1 else "PORT"
             raise _refusal(
                 web.HTTPMisdirectedRequest,
                 f"This keras-cvcls UI answers requests for {', '.join(self.allowed_hosts)} or its IP address only. "
-                f"Open it at http://127.0.0.1:PORT/ (or start it with --allow-host NAME, allowed_hosts=[NAME] in "
+                f"Open it at http://127.0.0.1:{port}/ (or start it with --allow-host NAME, allowed_hosts=[NAME] in "
                 f"Python, to reach it by another name). Received: Host={request.headers.get('Host')!r}",
             )
         if request.method not in SAFE_METHODS and not self.token_valid(request):

@@ -69,8 +69,9 @@ def make_private_dir(path, *, top=None):
         ``path``, absolute.
 
     Raises:
-        ValueError: if a folder from ``top`` down to ``path`` is a link or not a
-            folder, belongs to another user, or can be written by the group or others.
+        ValueError: if a folder from ``top`` down to ``path`` cannot be created, is a
+            link or not a folder, belongs to another user, or can be written by the
+            group or others.
 
     Example:
         >>> make_private_dir(default_cache_dir("photos/"), top=user_cache_dir())
@@ -82,13 +83,20 @@ def make_private_dir(path, *, top=None):
     chain = [path]
     while chain[-1] != top:
         chain.append(os.path.dirname(chain[-1]))
-    os.makedirs(os.path.dirname(top), exist_ok=True)
     for folder in reversed(chain):  # top first
         try:
-            os.mkdir(folder, 0o700)
-        except FileExistsError:
-            pass
-        st = os.lstat(folder)
+            if folder == top:
+                os.makedirs(os.path.dirname(top), exist_ok=True)
+            try:
+                os.mkdir(folder, 0o700)
+            except FileExistsError:
+                pass
+            st = os.lstat(folder)
+        except OSError as e:
+            raise ValueError(
+                f"Cannot create the thumbnail cache folder {folder} ({e.strerror}). Set XDG_CACHE_HOME to a "
+                f"folder you can write, or pass thumb_cache_dir=. Received: thumb cache folder={folder!r}"
+            ) from None
         problem = None
         if stat.S_ISLNK(st.st_mode):
             problem = "is a link, not a folder"
