@@ -59,11 +59,10 @@ TOKEN_PLACEHOLDER = "__KERAS_CVCLS_TOKEN__"  # in static/index.html, replaced by
 
 def _json_error(status, message):
     """An aiohttp HTTP exception with a ``{"error": message}`` body."""
-    cls = {
+    classes = {
         400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 415: web.HTTPUnsupportedMediaType
-    }.get(
-        status, web.HTTPInternalServerError
-    )
+    }
+    cls = classes.get(status, web.HTTPInternalServerError)
     return cls(text=json.dumps({"error": message}), content_type="application/json")
 
 

@@ -27,8 +27,8 @@ class UIServer:
         port: port to bind; 0 picks a free one (see :attr:`port` after :meth:`start`).
         **app_kwargs: passed to :func:`~keras_cvcls.ui.app.create_app` (``model``, ``scores``,
             ``labels``, ``page_size``, ``thumb_size``, ``thumb_cache_dir``, ``batch_size``,
-            ``allowed_hosts``); an unknown
-            name raises ``ValueError``, and so does any of them when ``data`` is an application.
+            ``allowed_hosts``); an unknown name raises ``ValueError``, and so does any of them
+            when ``data`` is an application.
 
     Example:
         >>> with UIServer("photos/", run_dir="runs/1") as server:
