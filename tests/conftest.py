@@ -106,3 +106,12 @@ def sample_dir(tmp_path_factory):
     from keras_cvcls.datasets import make_sample
 
     return make_sample(str(tmp_path_factory.mktemp("sample")), images_per_label=12, image_size=(48, 64))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache_of_the_session(tmp_path_factory):
+    """Per-user caches (the UI's thumbnails in ``$XDG_CACHE_HOME/keras_cvcls``) of the tests, and of the
+    processes they start, go to a folder of the session, not to the user's ``~/.cache``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield

@@ -1,11 +1,15 @@
 """The browser UI: a real aiohttp server in a thread, driven by headless Chromium through Playwright."""
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import types
 import urllib.error
@@ -14,6 +18,7 @@ import urllib.request
 import numpy as np
 import pytest
 from browser import artifacts_dir
+from conftest import jpeg_bytes
 from sklearn import metrics
 from ui_helpers import (
     RENDER_CLOCK_JS,
@@ -34,15 +39,27 @@ from keras_cvcls.datasets import make_sample
 from keras_cvcls.ui import ThumbnailCache, create_app, make_thumbnail, notebook, show, stop_all
 from keras_cvcls.run_folder import CLASS_MAP_FILE, HISTORY_FILE, MODEL_DIR, SCORES_FILE, SPLIT_FILE
 from keras_cvcls.training_run import TrainingRun
+from keras_cvcls.ui.app import UI_STATE
+from keras_cvcls.ui.request_guards import TOKEN_HEADER
 from keras_cvcls.ui.results import counts_at
 
 A_GRID = "#a-grid"
 R_GRID = "#r-grid"
+TOKEN_META = re.compile(rb'<meta name="keras-cvcls-token" content="([^"]+)">')
 
 
-def http(url, data=None, content_type="application/json"):
-    """``(status, body)`` of a GET, or a POST when ``data`` is given; bodies parsed as JSON where they are."""
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type} if data is not None else {})
+def http(url, data=None, content_type="application/json", *, token=None, headers=None):
+    """``(status, body)`` of a GET, or a POST when ``data`` is given; bodies parsed as JSON where they are.
+
+    ``token`` goes in the session-token header (see :func:`page_token`); ``headers`` are added as given
+    (``{"Host": ...}`` replaces the Host header).
+    """
+    headers = dict(headers or {})
+    if data is not None:
+        headers["Content-Type"] = content_type
+    if token is not None:
+        headers[TOKEN_HEADER] = token
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             status, body = response.status, response.read()
@@ -52,6 +69,13 @@ def http(url, data=None, content_type="application/json"):
         return status, json.loads(body)
     except ValueError:
         return status, body
+
+
+def page_token(url):
+    """The session's token, read from the UI's page as its scripts read it."""
+    status, page = http(url)
+    assert status == 200
+    return TOKEN_META.search(page).group(1).decode()
 
 
 @pytest.fixture(scope="module")
@@ -163,15 +187,17 @@ def test_annotate_relabel_and_exclude_through_the_page(ui_page, data_copy):
 
 def test_api_refuses_bad_input_with_messages(data_copy):
     with served(data_copy) as server:
-        url = server.url
+        url, token = server.url, page_token(server.url)
         image_id = http(url + "api/images?page_size=1")[1]["items"][0]["id"]
-        status, body = http(url + "api/relabel", json.dumps({"id": image_id, "label": "cows"}).encode())
+        status, body = http(url + "api/relabel", json.dumps({"id": image_id, "label": "cows"}).encode(), token=token)
         assert status == 400 and "Unknown label" in body["error"] and "cows" in body["error"]
-        status, body = http(url + "api/relabel", json.dumps({"id": "nope.jpg", "label": "dots"}).encode())
+        status, body = http(url + "api/relabel", json.dumps({"id": "nope.jpg", "label": "dots"}).encode(), token=token)
         assert status == 404 and "nope.jpg" in body["error"]
-        status, body = http(url + "api/relabel", b"id=1&label=dots", "application/x-www-form-urlencoded")
+        form = b"id=1&label=dots"
+        status, body = http(url + "api/relabel", form, "application/x-www-form-urlencoded", token=token)
         assert status == 415  # a cross-site form cannot change labels
-        status, body = http(url + "api/exclude", json.dumps({"id": image_id, "excluded": "yes"}).encode())
+        body = json.dumps({"id": image_id, "excluded": "yes"}).encode()
+        status, body = http(url + "api/exclude", body, token=token)
         assert status == 400 and "excluded must be true or false" in body["error"]
         status, body = http(url + "api/images?status=weird")
         assert status == 400 and "status must be one of" in body["error"]
@@ -190,6 +216,143 @@ def test_api_refuses_bad_input_with_messages(data_copy):
         create_app(data_copy, page_size=0)
     with pytest.raises(ValueError, match="Not a training run folder"):
         create_app(data_copy, run_dir=data_copy)
+
+
+# ------------------------------------------------------------ other web pages
+@pytest.fixture
+def small_data(tmp_path):
+    """3 labels x 2 images of 32 px."""
+    return make_sample(str(tmp_path / "data"), images_per_label=2, image_size=(32, 32))
+
+
+def test_dns_rebinding_is_refused_and_changes_need_the_session_token(small_data):
+    with served(small_data, allowed_hosts=["photos.lan"]) as server:
+        url, port, token = server.url, server.port, page_token(server.url)
+        image_id = http(url + "api/images?page_size=1")[1]["items"][0]["id"]
+        quoted = urllib.request.quote(image_id, safe="")
+        relabel = json.dumps({"id": image_id, "label": "stripes"}).encode()
+
+        # A page of attacker.example, whose name now resolves to 127.0.0.1, reads nothing (not even the
+        # page with its token) and changes nothing, token or not.
+        rebound = {"Host": f"attacker.example:{port}"}
+        for path in ("", "static/common.js", "api/info", "api/images", f"api/image?id={quoted}", f"api/thumb?id={quoted}"):
+            status, body = http(url + path, headers=rebound)
+            assert status == 421 and "Host='attacker.example:" in body["error"], path
+        assert http(url + "api/relabel", relabel, token=token, headers=rebound)[0] == 421
+        assert read_fixes(small_data)["relabel"] == {}
+
+        # The names it serves, with or without a port; not another address, nor a request without a Host.
+        for host in (f"127.0.0.1:{port}", "127.0.0.1", f"localhost:{port}", "LocalHost.", f"[::1]:{port}", "photos.lan"):
+            assert http(url + "api/info", headers={"Host": host})[0] == 200, host
+        for host in ("127.0.0.2", f"localhost.attacker.example:{port}", "[::2]", "photos.lan.attacker.example"):
+            assert http(url + "api/info", headers={"Host": host})[0] == 421, host
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:  # HTTP/1.0 may leave Host out
+            sock.sendall(b"GET /api/info HTTP/1.0\r\n\r\n")
+            assert sock.recv(64).split(b" ")[1] == b"421"
+
+        # A change without the session's token, or with a wrong one, is refused; with it, it is saved.
+        for headers in ({}, {TOKEN_HEADER: ""}, {TOKEN_HEADER: token[:-1] + ("A" if token[-1] != "A" else "B")}):
+            status, body = http(url + "api/relabel", relabel, headers=headers)
+            assert status == 403 and TOKEN_HEADER in body["error"], headers
+        assert http(url + "api/reload", b"{}")[0] == 403
+        assert read_fixes(small_data)["relabel"] == {}
+        status, body = http(url + "api/relabel", relabel, token=token)
+        assert status == 200 and read_fixes(small_data)["relabel"] == {image_id: "stripes"}
+
+    # Another session, another token: the last one is refused.
+    with served(small_data) as server:
+        assert page_token(server.url) != token
+        back = json.dumps({"id": image_id, "label": "checks"}).encode()
+        assert http(server.url + "api/relabel", back, token=token)[0] == 403
+        assert read_fixes(small_data)["relabel"] == {image_id: "stripes"}
+
+    # Bound to every interface, a request may name the address it reached (a literal address cannot be
+    # rebound to another machine's page), not another one.
+    with served(small_data, host="0.0.0.0") as server:
+        other = f"http://127.0.0.2:{server.port}/api/info"
+        assert http(other)[0] == 200
+        assert http(other, headers={"Host": f"127.0.0.3:{server.port}"})[0] == 421
+
+
+def test_thumbnail_cache_is_private_and_planted_thumbnails_are_not_served(small_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # A dataset made from a list has no folder: its thumbnails were cached in
+    # /tmp/keras_cvcls-thumbs-<sha1 of "-">, a path any user of the machine could predict and fill.
+    folder = ClassificationDataset.from_directory(small_data)
+    dataset = ClassificationDataset.from_list([(r.path, r.label) for r in folder.images])
+    record = dataset.images[0]
+    st = os.stat(record.path)
+    old_key = hashlib.sha1(f"{record.id}\0{st.st_mtime_ns}\0{st.st_size}\0{160}".encode()).hexdigest()
+    old_dir = os.path.join(tempfile.gettempdir(), "keras_cvcls-thumbs-" + hashlib.sha1(b"-").hexdigest()[:12])
+    planted_path = os.path.join(old_dir, old_key[:2], old_key + ".jpg")
+    planted = jpeg_bytes(np.full((16, 16, 3), (255, 0, 0), np.uint8))
+    os.makedirs(os.path.dirname(planted_path), exist_ok=True)
+    with open(planted_path, "wb") as f:
+        f.write(planted)
+    thumb_url = "api/thumb?id=" + urllib.request.quote(record.id, safe="")
+    try:
+        with served(dataset) as server:
+            cache = server.app[UI_STATE].thumbs
+            real = make_thumbnail(record.path, 160)
+            assert http(server.url + thumb_url) == (200, real) and real != planted
+            # The cache is the user's own, 0700, under $XDG_CACHE_HOME.
+            assert cache.cache_dir.startswith(str(tmp_path / "cache" / "keras_cvcls" / "thumbs") + os.sep)
+            assert os.stat(tmp_path / "cache" / "keras_cvcls").st_mode & 0o777 == 0o700
+
+            # Planted in the new cache (were it reachable): a link is not served, but replaced.
+            cached = cache.path_for(cache.key(record.id, record.path))
+            assert os.path.isfile(cached)
+            os.remove(cached)
+            (tmp_path / "planted.jpg").write_bytes(planted)
+            os.symlink(tmp_path / "planted.jpg", cached)
+            assert http(server.url + thumb_url) == (200, real) and not os.path.islink(cached)
+            if os.geteuid() == 0:  # only root can hand a file to another user
+                with open(cached, "wb") as f:
+                    f.write(planted)
+                os.chown(cached, 65534, 65534)
+                assert http(server.url + thumb_url) == (200, real)
+                assert os.stat(cached).st_uid == 0
+    finally:
+        os.remove(planted_path)
+
+    # A cache folder other users can write is refused, with the remedy.
+    os.chmod(tmp_path / "cache" / "keras_cvcls", 0o777)
+    with pytest.raises(ValueError, match="can be written by other users.*chmod 700"):
+        create_app(dataset)
+    os.chmod(tmp_path / "cache" / "keras_cvcls", 0o700)
+    with pytest.raises(ValueError, match="can be written by other users"):
+        os.chmod(tmp_path, 0o777)
+        try:
+            create_app(dataset, thumb_cache_dir=tmp_path)
+        finally:
+            os.chmod(tmp_path, 0o700)
+
+
+def test_ui_serves_no_file_that_a_link_leads_out_of_the_dataset(small_data, tmp_path):
+    from conftest import gradient, save
+
+    secret = save(str(tmp_path / "private" / "secret.png"), gradient(32, 32, seed=5))
+    os.symlink(secret, os.path.join(small_data, "checks", "secret.png"))  # a file linked in
+    os.symlink(os.path.dirname(secret), os.path.join(small_data, "private"))  # a label folder linked in
+    with served(small_data) as server:
+        status, data = http(server.url + "api/images?page_size=100")
+        assert status == 200 and data["total"] == 6 and not any("secret" in i["id"] for i in data["items"])
+        assert http(server.url + "api/info")[1]["labels"] == ["checks", "dots", "stripes"]
+
+        # A file swapped for such a link once the dataset was read is not served either; a link that stays
+        # inside the dataset is.
+        first, second = data["items"][0], data["items"][1]
+        path = os.path.join(small_data, *first["id"].split("/"))
+        os.remove(path)
+        os.symlink(secret, path)
+        for kind in ("image", "thumb"):
+            status, body = http(server.url + first[kind][1:])
+            assert status == 403 and "outside the dataset folder" in body["error"], kind
+        path = os.path.join(small_data, *second["id"].split("/"))
+        os.remove(path)
+        os.symlink(os.path.join(small_data, *data["items"][2]["id"].split("/")), path)
+        for kind in ("image", "thumb"):
+            assert http(server.url + second[kind][1:])[0] == 200, kind
 
 
 # ---------------------------------------------------------------------- results
@@ -472,7 +635,8 @@ def test_results_and_pr_for_scores_in_memory(ui_page, data_copy):
         # Relabelling a mistake to its predicted label: one mistake fewer, and the fix is in the sidecar.
         wrong = next(r for r, row, t in zip(test.images, scores, y) if row.argmax() != t)
         new_label = labels[int(scores[[r.id for r in test.images].index(wrong.id)].argmax())]
-        status, _ = http(ui.url + "api/relabel", json.dumps({"id": wrong.id, "label": new_label}).encode())
+        body = json.dumps({"id": wrong.id, "label": new_label}).encode()
+        status, _ = http(ui.url + "api/relabel", body, token=page_token(ui.url))
         assert status == 200 and read_fixes(data_copy)["relabel"] == {wrong.id: new_label}
         assert http(ui.url + "api/results")[1]["summary"]["mistakes"] == mistakes - 1
 
@@ -538,8 +702,13 @@ def test_thumbnails_are_upright_cached_and_keyed_by_file(tmp_path, monkeypatch):
     top, left = np.asarray(image)[2, 16], np.asarray(image)[12, 2]
     assert top[0] > 150 and left[2] > 150  # red at the top, blue at the left
 
-    cache = ThumbnailCache(thumbnails.default_cache_dir(str(tmp_path / "data")), size=32)
-    assert cache.cache_dir == str(tmp_path / "data" / ".keras_cvcls" / "thumbs")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cache = ThumbnailCache.for_dataset(str(tmp_path / "data"), size=32)
+    # The user's private cache, one folder per dataset, made 0700 all the way down.
+    assert cache.cache_dir == thumbnails.default_cache_dir(str(tmp_path / "data"))
+    assert os.path.dirname(os.path.dirname(cache.cache_dir)) == str(tmp_path / "cache" / "keras_cvcls")
+    for folder in (tmp_path / "cache" / "keras_cvcls", tmp_path / "cache" / "keras_cvcls" / "thumbs", cache.cache_dir):
+        assert os.stat(folder).st_mode & 0o777 == 0o700, folder
     first = cache.get("cat/rot.jpg", path)
     assert first.startswith(cache.cache_dir) and os.path.isfile(first)
     monkeypatch.setattr(thumbnails, "make_thumbnail", lambda *a, **k: pytest.fail("decoded twice"))
@@ -547,8 +716,7 @@ def test_thumbnails_are_upright_cached_and_keyed_by_file(tmp_path, monkeypatch):
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
     monkeypatch.undo()
     assert cache.get("cat/rot.jpg", path) != first  # the file changed: a new thumbnail
-    # The thumbnails folder is not data.
-    assert len(ClassificationDataset.from_directory(str(tmp_path / "data"))) == 2
+    assert not os.path.exists(tmp_path / "data" / ".keras_cvcls" / "thumbs")  # nothing written beside the data
     assert cache.clear() == 2
     with pytest.raises(ValueError, match="size must be"):
         ThumbnailCache(tmp_path, size=8)
@@ -576,49 +744,57 @@ def test_show_iframe_mode_returns_an_iframe_or_the_url(data_copy, monkeypatch):
     assert not notebook._servers
 
 
-UI_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+def ui_env():
+    """The environment of a ``keras-cvcls ui`` process: this one's (its cache folder too), TensorFlow quiet."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 @contextlib.contextmanager
 def ui_process(command):
-    """Runs a ``keras-cvcls ui`` command line; yields the URL it prints, then stops it."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=UI_ENV)
+    """Runs a ``keras-cvcls ui`` command line; yields the URL it prints and the process, then stops it."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ui_env())
     try:
         line = process.stdout.readline()
         failed = process.stderr.read() if process.poll() is not None else ""
         assert line.startswith("keras-cvcls UI on http://127.0.0.1:"), (line, failed)
-        yield line.split()[3]
+        yield line.split()[3], process
     finally:
         process.terminate()
         process.wait(30)
 
 
-def test_cli_ui_command_serves(data_copy):
+def test_cli_ui_command_serves(small_data):
     script = (
         "import argparse, sys\n"
         "from keras_cvcls.cli import ui_command\n"
         "parser = argparse.ArgumentParser(prog='keras-cvcls')\n"
         "ui_command.register(parser.add_subparsers(dest='command'))\n"
         "args = parser.parse_args(sys.argv[1:])\n"
-        "assert args.run_dir is None and args.host == '127.0.0.1'\n"
+        "assert args.run_dir is None and args.host == '0.0.0.0' and args.allow_host == ['photos.lan']\n"
         "sys.exit(args.run(args))\n"
     )
-    with ui_process([sys.executable, "-c", script, "ui", data_copy, "--port", "0", "--page-size", "7"]) as url:
+    command = [sys.executable, "-c", script, "ui", small_data, "--port", "0", "--page-size", "7"]
+    with ui_process(command + ["--host", "0.0.0.0", "--allow-host", "photos.lan"]) as (url, process):
+        # Bound to every interface: it says so, with the address it is bound to.
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert process.stdout.readline().startswith(f"Listening on 0.0.0.0:{port}: every network interface.")
         status, info = http(url + "api/info")
         assert status == 200 and info["page_size"] == 7 and info["run"] is None
         status, index = http(url)
         assert status == 200 and b"<title>keras-cvcls</title>" in index
+        assert http(url + "api/info", headers={"Host": f"photos.lan:{port}"})[0] == 200
+        assert http(url + "api/info", headers={"Host": f"attacker.example:{port}"})[0] == 421
 
 
 def test_cli_ui_command_serves_a_saved_model(ui_run, data_copy):
     model_dir = os.path.join(ui_run[1], MODEL_DIR)
     command = [sys.executable, "-m", "keras_cvcls.cli.main", "ui", data_copy, "--port", "0", "--model", model_dir]
-    with ui_process(command) as url:
+    with ui_process(command) as (url, _):
         status, info = http(url + "api/info")
         assert status == 200 and info["results"]["source"] == "model" and info["run"] is None
         status, data = http(url + "api/results?page_size=1")
         assert status == 200 and data["total"] == 36
-    both = subprocess.run(command + ["--run", ui_run[1]], capture_output=True, text=True, env=UI_ENV, timeout=120)
+    both = subprocess.run(command + ["--run", ui_run[1]], capture_output=True, text=True, env=ui_env(), timeout=120)
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
 
 
@@ -678,7 +854,7 @@ def test_paging_10000_images_is_fast(ui_page, big_folder):
             "() => Array.from(document.querySelectorAll('#a-grid img')).slice(0, 6)"
             ".every(i => i.complete && i.naturalWidth > 0)"
         )
-        thumbs = os.path.join(root, ".keras_cvcls", "thumbs")
+        thumbs = server.app[UI_STATE].thumbs.cache_dir
         cached = sum(len(files) for _, _, files in os.walk(thumbs))
         assert 6 <= cached < 10_000  # lazily: not every image
         page.screenshot(path=str(artifacts_dir() / "ui-annotate-10k.png"))

@@ -9,6 +9,7 @@ with the mouse and the keyboard, reach the dataset's sidecar file.
 import importlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -56,16 +57,24 @@ def test_widget_forwards_requests_to_the_ui_server(data_dir):
         assert status == 200 and body[:2] == b"\xff\xd8" and ["Content-Type", "image/jpeg"] in headers
         status, _, _, body = widget.forward({"method": "GET", "path": "/"})
         assert status == 200 and b'<body class="kc-app">' in body
+        token = re.search(rb'<meta name="keras-cvcls-token" content="([^"]+)">', body).group(1).decode()
 
-        # A relabel goes to the sidecar; the server's own errors come back with its messages.
+        # A change needs the session's token, which the page reads from the server's page and sends.
+        relabel = json.dumps({"id": item["id"], "label": "stripes"}).encode()
         request = {"method": "POST", "path": "/api/relabel", "headers": [["Content-Type", "application/json"]]}
-        status, changed = _json(widget.forward(request, json.dumps({"id": item["id"], "label": "stripes"}).encode()))
+        status, error = _json(widget.forward(request, relabel))
+        assert status == 403 and "X-Keras-Cvcls-Token" in error["error"] and read_fixes(data_dir)["relabel"] == {}
+        # A relabel goes to the sidecar; the server's own errors come back with its messages.
+        request["headers"].append(["X-Keras-Cvcls-Token", token])
+        status, changed = _json(widget.forward(request, relabel))
         assert status == 200 and changed["item"]["label"] == "stripes"
         assert read_fixes(data_dir)["relabel"] == {item["id"]: "stripes"}
         status, error = _json(widget.forward(request, json.dumps({"id": item["id"], "label": "cows"}).encode()))
         assert status == 400 and "Unknown label" in error["error"]
         # Only the content type is passed on: the notebook's cookies stay behind.
-        form = {**request, "headers": [["Content-Type", "application/x-www-form-urlencoded"], ["Cookie", "a=b"]]}
+        form = {**request, "headers": [
+            ["Content-Type", "application/x-www-form-urlencoded"], ["Cookie", "a=b"], ["X-Keras-Cvcls-Token", token],
+        ]}
         assert widget.forward(form, b"id=1")[0] == 415
 
         # Requests the page cannot make are refused before they reach the server.

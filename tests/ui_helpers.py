@@ -39,11 +39,11 @@ document.addEventListener("DOMContentLoaded", () => {
 
 
 @contextlib.contextmanager
-def served(data, run_dir=None, **app_kwargs):
-    """A :class:`keras_cvcls.ui.UIServer` on 127.0.0.1 and a free port, in a thread; yields it."""
+def served(data, run_dir=None, *, host="127.0.0.1", **app_kwargs):
+    """A :class:`keras_cvcls.ui.UIServer` on ``host`` (127.0.0.1) and a free port, in a thread; yields it."""
     from keras_cvcls.ui import UIServer
 
-    server = UIServer(data, run_dir, host="127.0.0.1", port=0, **app_kwargs)
+    server = UIServer(data, run_dir, host=host, port=0, **app_kwargs)
     server.start()
     try:
         yield server

@@ -5,6 +5,7 @@ import os
 import sys
 
 from keras_cvcls.cli.errors import EXIT_OK, UsageError, report_error
+from keras_cvcls.cli.listen_address import bound_address, is_wildcard, local_address
 
 LOADTEST_KEYS = ("requests", "errors", "rps", "p50_ms", "p90_ms", "p99_ms")
 
@@ -34,7 +35,9 @@ def register(commands):
         description=(
             "Runs the embedded TF-Serving-compatible server until Ctrl-C / SIGTERM: REST on --rest-port "
             "(/v1/models/NAME...), gRPC on --grpc-port (tensorflow.serving.PredictionService and ModelService). "
-            "New versions dropped into the base path are loaded, then the old one unloaded."
+            "New versions dropped into the base path are loaded, then the old one unloaded. By default it listens "
+            "on all network interfaces (--host 0.0.0.0), as TF Serving does, so other machines can connect; "
+            "pass --host 127.0.0.1 to serve this machine only."
         ),
     )
     serve.add_argument("--model-base", metavar="DIR", help="the model's base path (numbered version folders)")
@@ -43,7 +46,10 @@ def register(commands):
     serve.add_argument("--model-version-policy", choices=("latest", "all"), default="latest")
     serve.add_argument("--rest-port", type=int, default=8501, help="REST port (default 8501; 0: any free port)")
     serve.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (default 8500; 0: any free port)")
-    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    serve.add_argument(
+        "--host", default="0.0.0.0",
+        help="address to bind (default 0.0.0.0: all network interfaces, as TF Serving; 127.0.0.1: this machine only)",
+    )
     serve.add_argument("--enable-batching", action="store_true", help="batch concurrent requests")
     serve.add_argument("--batching-parameters-file", metavar="F", help="BatchingParameters text proto")
     serve.add_argument("--max-batch-size", type=int, help="implies --enable-batching")
@@ -182,19 +188,33 @@ def _run_until_signal(server):
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.start()
-        names = ", ".join(m.name for m in server.models)
-        print(
-            f"keras-cvcls: serving {names}: REST {server.rest_url or 'off'}, gRPC {server.grpc_target or 'off'} "
-            "(Ctrl-C to stop)",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(_serving_banner(server), file=sys.stderr, flush=True)
         while not server.wait(0.5):
             pass
     finally:
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _serving_banner(server):
+    """Where the server listens: the bound addresses, and for a wildcard host, those to use on this machine."""
+    names = ", ".join(m.name for m in server.models)
+    rest, grpc = server.rest_port, server.grpc_port
+
+    def addresses(address):
+        return (
+            f"REST {'http://' + address(server.host, rest) if rest is not None else 'off'}, "
+            f"gRPC {address(server.host, grpc) if grpc is not None else 'off'}"
+        )
+
+    if not is_wildcard(server.host):
+        return f"keras-cvcls: serving {names}: {addresses(bound_address)} (Ctrl-C to stop)"
+    return (
+        f"keras-cvcls: serving {names} on every network interface (--host {server.host or '0.0.0.0'}, as TF "
+        f"Serving does; --host 127.0.0.1 serves this machine only): {addresses(bound_address)}\n"
+        f"keras-cvcls: on this machine: {addresses(local_address)} (Ctrl-C to stop)"
+    )
 
 
 def _client(args, **kwargs):

@@ -3,6 +3,8 @@
 import socket
 import sys
 
+from keras_cvcls.cli.listen_address import bound_address, is_wildcard, local_address
+
 DEFAULT_PORT = 8765
 
 
@@ -26,7 +28,16 @@ def register(commands):
         "--model", metavar="MODEL_DIR",
         help="a saved classifier (a folder written by save(), a .keras file or a run folder): results on all of DATA_DIR",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0: every network interface). The UI "
+        "answers requests addressed to localhost, 127.0.0.1, ::1, this address or the IP address they reach",
+    )
+    p.add_argument(
+        "--allow-host", action="append", default=[], metavar="NAME",
+        help="another host name the UI may be reached by, e.g. this machine's name with --host 0.0.0.0 "
+        "(repeatable); requests for other names are refused (DNS rebinding)",
+    )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     p.add_argument("--page-size", type=int, default=60, help="images per page (default 60)")
     p.add_argument("--thumb-size", type=int, default=160, help="longest side of thumbnails in pixels (default 160)")
@@ -39,15 +50,20 @@ def _ui(args):
     from keras_cvcls.ui.app import create_app
 
     app = create_app(
-        args.data_dir, args.run_dir, model=args.model, page_size=args.page_size, thumb_size=args.thumb_size
+        args.data_dir, args.run_dir, model=args.model, page_size=args.page_size, thumb_size=args.thumb_size,
+        allowed_hosts=[args.host, *args.allow_host],
     )
     try:
         sock = socket.create_server((args.host, args.port))
     except OSError as e:
         raise ValueError(f"Cannot listen on {args.host}:{args.port} ({e.strerror}); pass another --port.") from None
-    host = "127.0.0.1" if args.host in ("", "0.0.0.0", "::") else args.host
-    url = f"http://{host}:{sock.getsockname()[1]}/"
-    print(f"keras-cvcls UI on {url}  (Ctrl+C to stop)", flush=True)
+    port = sock.getsockname()[1]
+    print(f"keras-cvcls UI on http://{local_address(args.host, port)}/  (Ctrl+C to stop)", flush=True)
+    if is_wildcard(args.host):
+        print(
+            f"Listening on {bound_address(args.host, port)}: every network interface. Other machines reach it "
+            "by this machine's IP address, or by a name given with --allow-host.", flush=True,
+        )
     if args.run_dir:
         from keras_cvcls.training_run import TrainingRun
 

@@ -11,6 +11,7 @@ from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, B
 from keras_cvcls.data.image_check import check_image, is_hidden
 from keras_cvcls.data.json_files import write_json_atomic
 from keras_cvcls.data.label_fixes import SIDECAR_DIRNAME, SIDECAR_FILENAME, LabelFixes
+from keras_cvcls.data.links import outside_link_reason, outside_target
 from keras_cvcls.data.split import stratified_split_indices
 from keras_cvcls.progress import progress_bar
 
@@ -146,18 +147,34 @@ def _check_all(entries, *, max_pixels, cache_path, progress):
     return records, skipped
 
 
-def _image_files(folder):
-    """Image files below ``folder`` (sorted, hidden ones and the sidecar left out) and skipped files."""
+def _image_files(folder, real_root):
+    """Image files below ``folder`` (sorted, hidden ones and the sidecar left out) and skipped files.
+
+    Links to folders are not walked (os.walk's default: no loops); those leading outside
+    ``real_root`` (the dataset folder's real path), files too, are skipped as errors.
+    """
     paths, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(folder):
-        for d in dirnames:
-            if is_hidden(d) and d != SIDECAR_DIRNAME:
-                skipped.append(SkippedFile(os.path.join(dirpath, d), "hidden file or folder (ignored)", error=False))
-        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+        walked = []
+        for d in sorted(dirnames):
+            path = os.path.join(dirpath, d)
+            if is_hidden(d):
+                if d != SIDECAR_DIRNAME:
+                    skipped.append(SkippedFile(path, "hidden file or folder (ignored)", error=False))
+            elif not os.path.islink(path):
+                walked.append(d)
+            elif outside_target(path, real_root) is not None:
+                skipped.append(SkippedFile(path, outside_link_reason(os.path.realpath(path), "folder")))
+            else:
+                skipped.append(SkippedFile(path, "symbolic link to a folder of the dataset: not followed", error=False))
+        dirnames[:] = walked
         for filename in sorted(filenames):
             path = os.path.join(dirpath, filename)
+            target = outside_target(path, real_root)
             if is_hidden(filename):
                 skipped.append(SkippedFile(path, "hidden file or folder (ignored)", error=False))
+            elif target is not None:
+                skipped.append(SkippedFile(path, outside_link_reason(target)))
             elif os.path.splitext(filename)[1].lower() not in IMAGE_EXTENSIONS:
                 ext = os.path.splitext(filename)[1] or "no extension"
                 skipped.append(SkippedFile(path, f"not an image file ({ext})"))
@@ -223,6 +240,11 @@ class ClassificationDataset:
         and folders are skipped. Label fixes saved beside the data (in
         ``ROOT/.keras_cvcls/label_fixes.json``) are re-applied.
 
+        Symbolic links: a linked file or label folder whose target lies inside
+        ``root`` is used as any other; one leading outside ``root`` is not followed,
+        and is listed in :attr:`skipped` with its target (see :mod:`keras_cvcls.data.links`).
+        Links to folders below a label folder are not followed (listed too).
+
         Args:
             root: the folder.
             labeled: False to read every image below ``root``, in any folder, as an
@@ -242,9 +264,10 @@ class ClassificationDataset:
                 f"labeled=False). Received: root={os.fspath(root) if isinstance(root, os.PathLike) else root!r}"
             )
         root = os.path.abspath(os.fspath(root))
+        real_root = os.path.realpath(root)
         sidecar_dir = os.path.join(root, SIDECAR_DIRNAME)
         if not labeled:
-            paths, skipped = _image_files(root)
+            paths, skipped = _image_files(root, real_root)
             return cls._unlabeled(
                 paths, skipped, name=name, root=root, cache_path=os.path.join(sidecar_dir, CHECK_CACHE_FILENAME),
                 strict=strict, max_pixels=max_pixels, progress=progress,
@@ -255,12 +278,15 @@ class ClassificationDataset:
                 continue
             if is_hidden(entry.name):
                 skipped.append(SkippedFile(entry.path, "hidden file or folder (ignored)", error=False))
+            elif entry.is_dir() and outside_target(entry.path, real_root) is not None:
+                reason = outside_link_reason(os.path.realpath(entry.path), "label folder")
+                skipped.append(SkippedFile(entry.path, reason))
             elif entry.is_dir():
                 label_dirs[entry.name] = entry.path
             else:
                 skipped.append(SkippedFile(entry.path, "not inside a label folder (put images in ROOT/LABEL/)"))
         for label, label_dir in label_dirs.items():
-            paths, bad = _image_files(label_dir)
+            paths, bad = _image_files(label_dir, real_root)
             skipped.extend(bad)
             entries.extend((os.path.relpath(path, root).replace(os.sep, "/"), path, label) for path in paths)
         records, bad = _check_all(

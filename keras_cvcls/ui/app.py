@@ -3,12 +3,19 @@
 The dataset is read once, when the application is created (image checks are
 cached in ``ROOT/.keras_cvcls/checks.json``, so a restart is quick); listings
 are served from memory, one page per request, and never touch the image files.
-Thumbnails are made on first request and cached on disk. Label fixes go
+Thumbnails are made on first request and cached on disk, in the user's private
+cache (see :mod:`keras_cvcls.ui.thumbnails`). Label fixes go
 through :meth:`ClassificationDataset.relabel` / :meth:`~ClassificationDataset.exclude`,
 so they land in the dataset's sidecar at once and the next ``from_directory``
 sees them.
 
-JSON API (every error is ``{"error": message}`` with a 4xx/5xx status):
+The server answers only requests addressed to its own host names, and takes
+changes (every POST) only with the session's token, which the page it serves
+carries: see :mod:`keras_cvcls.ui.request_guards`. It serves no file that a link
+in the dataset folder leads to outside that folder.
+
+JSON API (every error is ``{"error": message}`` with a 4xx/5xx status; POSTs need the
+``X-Keras-Cvcls-Token`` header):
 
 * ``GET /api/info`` - dataset name, labels, counts, page size, the results source, run links
 * ``GET /api/images?label=&status=&q=&page=&page_size=`` - one page of the annotation grid
@@ -22,6 +29,7 @@ JSON API (every error is ``{"error": message}`` with a 4xx/5xx status):
 
 import asyncio
 import functools
+import html
 import json
 import logging
 import math
@@ -35,7 +43,9 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from keras_cvcls.data import ClassificationDataset
-from keras_cvcls.ui.thumbnails import ThumbnailCache, default_cache_dir
+from keras_cvcls.data.links import is_within
+from keras_cvcls.ui.request_guards import RequestGuard
+from keras_cvcls.ui.thumbnails import ThumbnailCache
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +54,15 @@ STATUS_MODES = ("all", "included", "excluded", "relabeled")
 MAX_PAGE_SIZE = 500
 TENSORBOARD_URL = "http://localhost:6006"
 NO_CACHE = {"Cache-Control": "no-cache"}
+TOKEN_PLACEHOLDER = "__KERAS_CVCLS_TOKEN__"  # in static/index.html, replaced by the session's token
 
 
 def _json_error(status, message):
     """An aiohttp HTTP exception with a ``{"error": message}`` body."""
-    cls = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 415: web.HTTPUnsupportedMediaType}.get(
-        status, web.HTTPInternalServerError
-    )
+    classes = {
+        400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 415: web.HTTPUnsupportedMediaType
+    }
+    cls = classes.get(status, web.HTTPInternalServerError)
     return cls(text=json.dumps({"error": message}), content_type="application/json")
 
 
@@ -182,11 +194,12 @@ class _Catalog:
 class _UIState:
     """The application's state and request handlers."""
 
-    def __init__(self, dataset, results, *, page_size, thumb_size, thumb_cache_dir):
+    def __init__(self, dataset, results, *, page_size, thumb_size, thumb_cache_dir, allowed_hosts):
         self.dataset = dataset
         self.catalog = _Catalog(dataset)
         self.page_size = page_size
-        self.thumbs = ThumbnailCache(thumb_cache_dir or default_cache_dir(dataset.root), size=thumb_size)
+        self.guard = RequestGuard(allowed_hosts)
+        self.thumbs = ThumbnailCache.for_dataset(dataset.root, thumb_size, cache_dir=thumb_cache_dir)
         self.thumb_pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="keras-cvcls-thumbs")
         self.work_pool = ThreadPoolExecutor(1, thread_name_prefix="keras-cvcls-ui")
         self.results = results
@@ -274,7 +287,10 @@ class _UIState:
 
     # --------------------------------------------------------------- handlers
     async def index(self, request):
-        return web.FileResponse(os.path.join(STATIC_DIR, "index.html"), headers=NO_CACHE)
+        with open(os.path.join(STATIC_DIR, "index.html"), encoding="utf-8") as f:
+            page = f.read().replace(TOKEN_PLACEHOLDER, html.escape(self.guard.token))
+        # no-store: the page holds the session's token.
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def static(self, request):
         name = request.match_info["name"]
@@ -335,20 +351,33 @@ class _UIState:
             self.results.invalidate()
         return web.json_response(self.catalog.counts())
 
+    def _file(self, record):
+        """The real path of an image's file; refused when a link leads out of the dataset folder."""
+        real = os.path.realpath(record.path)
+        root = self.dataset.root
+        # A file named inside the dataset folder must be inside it (a list dataset's files may lie anywhere).
+        if root is not None and is_within(record.path, root) and not is_within(real, os.path.realpath(root)):
+            raise _json_error(
+                403, f"{record.id} is a link to a file outside the dataset folder ({real}); the UI does not serve it."
+            )
+        return real
+
     async def thumb(self, request):
         record = self._record(request.query.get("id"))
+        path = self._file(record)
         loop = asyncio.get_running_loop()
         try:
-            path = await loop.run_in_executor(self.thumb_pool, self.thumbs.get, record.id, record.path)
+            path = await loop.run_in_executor(self.thumb_pool, self.thumbs.get, record.id, path)
         except OSError as e:
             raise _json_error(404, f"Cannot make a thumbnail of {record.id}: {e}") from None
         return web.FileResponse(path, headers=NO_CACHE)
 
     async def image(self, request):
         record = self._record(request.query.get("id"))
-        if not os.path.isfile(record.path):
+        path = self._file(record)
+        if not os.path.isfile(path):
             raise _json_error(404, f"The image file is gone: {record.path}")
-        return web.FileResponse(record.path, headers=NO_CACHE)
+        return web.FileResponse(path, headers=NO_CACHE)
 
     async def results_page(self, request):
         results = await self._loaded_results()
@@ -405,7 +434,7 @@ UI_STATE = web.AppKey("keras_cvcls_ui_state", _UIState)
 
 def create_app(
     data_dir, run_dir=None, *, model=None, scores=None, labels=None, page_size=60, thumb_size=160,
-    thumb_cache_dir=None, batch_size=32,
+    thumb_cache_dir=None, batch_size=32, allowed_hosts=(),
 ):
     """Builds the UI's aiohttp application.
 
@@ -428,9 +457,13 @@ def create_app(
         labels: the class names of the columns of ``scores``; default: the dataset's labels.
         page_size: images per page by default (the page can ask for up to 500).
         thumb_size: longest side of thumbnails, in pixels.
-        thumb_cache_dir: where thumbnails are cached (default ``DATA_DIR/.keras_cvcls/thumbs``,
-            or a temp folder when the data folder is read-only).
+        thumb_cache_dir: where thumbnails are cached (default: a folder of the user's
+            private cache, ``~/.cache/keras_cvcls/thumbs/...``); it must be yours and
+            writable by you only.
         batch_size: batch size for scoring.
+        allowed_hosts: host names the server may be reached by, besides ``localhost``,
+            ``127.0.0.1``, ``::1``, its IP address and the host :class:`~keras_cvcls.ui.UIServer`
+            binds (see :mod:`keras_cvcls.ui.request_guards`).
 
     Returns:
         An ``aiohttp.web.Application``; run it with ``aiohttp.web.run_app`` or
@@ -439,7 +472,8 @@ def create_app(
     Raises:
         ValueError: if ``data_dir`` is not a dataset folder, ``run_dir`` not a run folder,
             more than one source is given, ``labels`` comes without ``scores``, the scores'
-            shape does not fit, or ``page_size`` is out of range.
+            shape does not fit, ``page_size`` is out of range, or the thumbnail cache folder
+            can be written by other users.
 
     Example:
         >>> from aiohttp import web
@@ -466,8 +500,11 @@ def create_app(
         results = Results.from_classifier(model, dataset, batch_size=batch_size)
     elif scores is not None:
         results = Results.from_scores(dataset, scores, labels)
-    state = _UIState(dataset, results, page_size=page_size, thumb_size=thumb_size, thumb_cache_dir=thumb_cache_dir)
-    app = web.Application(middlewares=[_errors_as_json], client_max_size=1 << 20)
+    state = _UIState(
+        dataset, results, page_size=page_size, thumb_size=thumb_size, thumb_cache_dir=thumb_cache_dir,
+        allowed_hosts=allowed_hosts,
+    )
+    app = web.Application(middlewares=[state.guard.middleware, _errors_as_json], client_max_size=1 << 20)
     app[UI_STATE] = state
     app.on_startup.append(state.on_startup)
     app.on_cleanup.append(state.on_cleanup)

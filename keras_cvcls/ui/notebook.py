@@ -21,11 +21,14 @@ class UIServer:
             ``aiohttp.web.Application`` made by :func:`~keras_cvcls.ui.app.create_app`.
         run_dir: a training run folder (ignored when ``data`` is an application).
         host: address to bind; keep ``127.0.0.1`` unless others should reach the UI
-            (it can change labels and has no log-in).
+            (it can change labels and has no log-in). The UI answers requests addressed
+            to this host, ``localhost``, ``127.0.0.1``, ``::1`` or the IP address they
+            reach (``allowed_hosts=`` names more).
         port: port to bind; 0 picks a free one (see :attr:`port` after :meth:`start`).
         **app_kwargs: passed to :func:`~keras_cvcls.ui.app.create_app` (``model``, ``scores``,
-            ``labels``, ``page_size``, ``thumb_size``, ``thumb_cache_dir``, ``batch_size``); an unknown
-            name raises ``ValueError``, and so does any of them when ``data`` is an application.
+            ``labels``, ``page_size``, ``thumb_size``, ``thumb_cache_dir``, ``batch_size``,
+            ``allowed_hosts``); an unknown name raises ``ValueError``, and so does any of them
+            when ``data`` is an application.
 
     Example:
         >>> with UIServer("photos/", run_dir="runs/1") as server:
@@ -35,7 +38,7 @@ class UIServer:
     def __init__(self, data, run_dir=None, *, host="127.0.0.1", port=0, **app_kwargs):
         from aiohttp import web
 
-        from keras_cvcls.ui.app import create_app
+        from keras_cvcls.ui.app import UI_STATE, create_app
 
         if isinstance(data, web.Application):  # built already: create_app's options would be dropped
             check_arguments(app_kwargs, [], "UIServer given an application (create_app's options do not apply)")
@@ -44,6 +47,8 @@ class UIServer:
             valid = [name for name in keyword_names(create_app) if name not in ("data_dir", "run_dir")]
             check_arguments(app_kwargs, valid, "UIServer")
             self.app = create_app(data, run_dir, **app_kwargs)
+        if UI_STATE in self.app:
+            self.app[UI_STATE].guard.allow_host(host)  # requests addressed to the bound host are its own
         self.host = host
         self.port = port
         self._server = None
@@ -53,7 +58,7 @@ class UIServer:
     def url(self):
         """``http://HOST:PORT/`` of the running server (``127.0.0.1`` for a wildcard host)."""
         host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}/"
+        return f"http://[{host}]:{self.port}/" if ":" in host else f"http://{host}:{self.port}/"
 
     def start(self):
         """Binds the port and serves in a daemon thread; returns :attr:`url`.

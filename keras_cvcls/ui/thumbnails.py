@@ -1,40 +1,127 @@
-"""Thumbnails for the browser views, made on first request and cached on disk.
+"""Thumbnails for the browser views, made on first request and cached on disk, privately.
 
 A thumbnail is a JPEG no larger than ``size`` x ``size`` pixels, turned upright
 by its EXIF orientation. It is cached under a name derived from the image id,
-the file's modification time and size, and the thumbnail size, so a changed
-file gets a new thumbnail and an unchanged one is never decoded twice.
+the file's real path, modification time and size, and the thumbnail size, so a
+changed file gets a new thumbnail and an unchanged one is never decoded twice.
+
+The cache is the user's own: by default ``$XDG_CACHE_HOME/keras_cvcls/thumbs``
+(``~/.cache/keras_cvcls/thumbs``), one folder per dataset, made with mode 0700,
+never a shared or predictable temporary folder, nor the dataset folder, which
+other users of a shared dataset can write. A cache folder that another user owns
+or can write is refused, and a cached file is served only if it is a regular file
+of the user's own (not a link), so a thumbnail planted by someone else is never
+shown: it is made again.
 """
 
 import hashlib
 import io
 import os
+import stat
 import tempfile
 
 from PIL import Image
 
-from keras_cvcls.data.label_fixes import SIDECAR_DIRNAME
 from keras_cvcls.data.upright_image import open_upright
 
+CACHE_DIRNAME = "keras_cvcls"
 THUMBS_DIRNAME = "thumbs"
 
 
-def default_cache_dir(root):
-    """Returns ``ROOT/.keras_cvcls/thumbs``, or a folder in the temp dir when ``root`` is None or read-only.
+def user_cache_dir():
+    """Returns the user's keras-cvcls cache folder: ``$XDG_CACHE_HOME/keras_cvcls`` or ``~/.cache/keras_cvcls``.
 
-    Args:
-        root: the dataset's folder, or None.
+    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG specification says.
 
     Returns:
         The path of a folder (not created).
     """
-    if root is not None:
-        sidecar = os.path.join(os.fspath(root), SIDECAR_DIRNAME)
-        probe = sidecar if os.path.isdir(sidecar) else os.fspath(root)
-        if os.access(probe, os.W_OK):
-            return os.path.join(sidecar, THUMBS_DIRNAME)
-    digest = hashlib.sha1(os.fsencode(os.path.abspath(os.fspath(root)) if root else b"-")).hexdigest()[:12]
-    return os.path.join(tempfile.gettempdir(), f"keras_cvcls-thumbs-{digest}")
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, CACHE_DIRNAME)
+
+
+def default_cache_dir(root):
+    """Returns the thumbnail folder of a dataset: ``user_cache_dir()/thumbs/<hash of ROOT's real path>``.
+
+    Args:
+        root: the dataset's folder, or None (a dataset made from a list of files).
+
+    Returns:
+        The path of a folder (not created).
+    """
+    source = os.path.realpath(os.fspath(root)) if root is not None else "-"
+    digest = hashlib.sha256(os.fsencode(source)).hexdigest()[:16]
+    return os.path.join(user_cache_dir(), THUMBS_DIRNAME, digest)
+
+
+def make_private_dir(path, *, top=None):
+    """Creates ``path`` if needed and checks that no one else can write in it or swap it.
+
+    Args:
+        path: the folder.
+        top: ``path`` or a folder above it (default: ``path``). Every folder from
+            ``top`` down to ``path`` is created with mode 0700 if missing, and must
+            be a folder (not a link) of the user's own that only the user can write.
+
+    Returns:
+        ``path``, absolute.
+
+    Raises:
+        ValueError: if a folder from ``top`` down to ``path`` cannot be created, is a
+            link or not a folder, belongs to another user, or can be written by the
+            group or others.
+
+    Example:
+        >>> make_private_dir(default_cache_dir("photos/"), top=user_cache_dir())
+    """
+    path = os.path.abspath(os.fspath(path))
+    top = path if top is None else os.path.abspath(os.fspath(top))
+    if os.path.commonpath([path, top]) != top:
+        raise ValueError(f"top must be path or a folder above it. Received: path={path!r}, top={top!r}")
+    chain = [path]
+    while chain[-1] != top:
+        chain.append(os.path.dirname(chain[-1]))
+    for folder in reversed(chain):  # top first
+        try:
+            if folder == top:
+                os.makedirs(os.path.dirname(top), exist_ok=True)
+            try:
+                os.mkdir(folder, 0o700)
+            except FileExistsError:
+                pass
+            st = os.lstat(folder)
+        except OSError as e:
+            raise ValueError(
+                f"Cannot create the thumbnail cache folder {folder} ({e.strerror}). Set XDG_CACHE_HOME to a "
+                f"folder you can write, or pass thumb_cache_dir=. Received: thumb cache folder={folder!r}"
+            ) from None
+        problem = None
+        if stat.S_ISLNK(st.st_mode):
+            problem = "is a link, not a folder"
+        elif not stat.S_ISDIR(st.st_mode):
+            problem = "is not a folder"
+        elif st.st_uid != os.geteuid():
+            problem = f"belongs to another user (uid {st.st_uid})"
+        elif st.st_mode & 0o022:
+            problem = f"can be written by other users (mode {stat.S_IMODE(st.st_mode):o})"
+        if problem:
+            raise ValueError(
+                f"The thumbnail cache folder {folder} {problem}, so thumbnails found there cannot be trusted. "
+                "Remove it (or chmod 700 it, if it is yours), or pass thumb_cache_dir= a private folder. "
+                f"Received: thumb cache folder={folder!r}"
+            )
+    return path
+
+
+def _own_regular_file(path):
+    """True if ``path`` is a regular file (not a link) of the user's own."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
 
 
 def make_thumbnail(path, size=160, *, quality=85):
@@ -62,7 +149,11 @@ def make_thumbnail(path, size=160, *, quality=85):
 
 
 class ThumbnailCache:
-    """JPEG thumbnails on disk, keyed by image id, file modification time and size.
+    """JPEG thumbnails on disk, keyed by image id, real path, file modification time and size.
+
+    A cached file is used only if it is a regular file of the user's own; anything
+    else found under its name is replaced by a new thumbnail. :meth:`for_dataset`
+    makes the private cache of a dataset, checked when made.
 
     Args:
         cache_dir: folder for the thumbnails (created on first write).
@@ -72,7 +163,7 @@ class ThumbnailCache:
         ValueError: if ``size`` is not an int between 16 and 1024.
 
     Example:
-        >>> cache = ThumbnailCache("photos/.keras_cvcls/thumbs", size=160)
+        >>> cache = ThumbnailCache.for_dataset("photos/", size=160)
         >>> jpeg_path = cache.get("cat/1.jpg", "photos/cat/1.jpg")
     """
 
@@ -82,6 +173,24 @@ class ThumbnailCache:
         self.cache_dir = os.fspath(cache_dir)
         self.size = size
 
+    @classmethod
+    def for_dataset(cls, root, size=160, *, cache_dir=None):
+        """The thumbnail cache of a dataset, in a private folder made (and checked) now.
+
+        Args:
+            root: the dataset's folder, or None.
+            size: the longest side of a thumbnail, in pixels.
+            cache_dir: a folder of your choice instead of :func:`default_cache_dir`;
+                it must be yours and writable by you only.
+
+        Raises:
+            ValueError: for a bad ``size``, or a cache folder others can write (see
+                :func:`make_private_dir`).
+        """
+        cache = cls(default_cache_dir(root) if cache_dir is None else cache_dir, size=size)
+        cache.cache_dir = make_private_dir(cache.cache_dir, top=user_cache_dir() if cache_dir is None else None)
+        return cache
+
     def key(self, image_id, path):
         """Returns the cache key of an image: changes when the file changes.
 
@@ -89,7 +198,7 @@ class ThumbnailCache:
             OSError: if the file is gone.
         """
         st = os.stat(path)
-        text = f"{image_id}\0{st.st_mtime_ns}\0{st.st_size}\0{self.size}"
+        text = f"{image_id}\0{os.path.realpath(path)}\0{st.st_mtime_ns}\0{st.st_size}\0{self.size}"
         return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()
 
     def path_for(self, key):
@@ -110,11 +219,11 @@ class ThumbnailCache:
             OSError: if the image cannot be read or decoded.
         """
         target = self.path_for(self.key(image_id, path))
-        if os.path.exists(target):
+        if _own_regular_file(target):
             return target
         jpeg = make_thumbnail(path, self.size)
         directory = os.path.dirname(target)
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:

@@ -28,9 +28,12 @@ except ImportError as e:
     ) from e
 import traitlets
 
+from keras_cvcls.ui.request_guards import TOKEN_HEADER
+
 METHODS = ("GET", "HEAD", "POST")
-# Headers a request may carry to the server; the rest (cookies of the notebook's origin...) stay behind.
-REQUEST_HEADERS = ("accept", "content-type")
+# Headers a request may carry to the server (the session's token, read by the page from the server's own
+# page, too); the rest (cookies of the notebook's origin...) stay behind.
+REQUEST_HEADERS = ("accept", "content-type", TOKEN_HEADER.lower())
 # Hop-by-hop headers, meaningless once the body is a comm buffer.
 DROPPED_RESPONSE_HEADERS = ("connection", "keep-alive", "transfer-encoding")
 MAX_WORKERS = 4
@@ -115,7 +118,8 @@ class UIWidget(anywidget.AnyWidget):
         Args:
             message: ``{"method", "path", "headers"}`` as the page sent it: a method of
                 :data:`METHODS`, a path on the server (``/api/images?page=2``), and
-                ``[name, value]`` pairs (only :data:`REQUEST_HEADERS` are passed on).
+                ``[name, value]`` pairs (only :data:`REQUEST_HEADERS` are passed on: a change
+                needs the session's token, which the page reads from the server's page).
             body: the request body (bytes), or None.
 
         Returns:

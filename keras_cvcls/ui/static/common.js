@@ -23,6 +23,8 @@ KC.host = typeof KC_HOST === "object" && KC_HOST !== null ? KC_HOST : {
   setTitle: (title) => {
     document.title = title;
   },
+  // The session's token, which the server writes into its page; sent with every change.
+  token: (document.querySelector('meta[name="keras-cvcls-token"]') || {}).content || "",
 };
 
 KC.byId = (id) => KC.host.root.getElementById(id);
@@ -44,7 +46,7 @@ KC.api = async function (path, options) {
 KC.post = function (path, data) {
   return KC.api(path, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", "X-Keras-Cvcls-Token": KC.host.token },
     body: JSON.stringify(data),
   });
 };

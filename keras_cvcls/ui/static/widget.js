@@ -128,6 +128,7 @@ async function render({ model, el }) {
       Promise.all(scripts.map((src) => text(request, src))),
     ]);
     for (const node of page.body.querySelectorAll("script")) node.remove();
+    const token = page.querySelector('meta[name="keras-cvcls-token"]');
 
     const frame = document.createElement("div");
     frame.className = page.body.className;
@@ -169,6 +170,7 @@ async function render({ model, el }) {
       writeHash: setHash,
       onHashChange: (listener) => hashListeners.push(listener),
       setTitle: () => {},
+      token: token ? token.getAttribute("content") : "",
     };
     const go = (value) => {
       setHash(value);
