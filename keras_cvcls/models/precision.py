@@ -1,11 +1,21 @@
 """The compute precision of a model: ``"auto"`` picks the fastest accurate one for this machine.
 
-``"auto"`` resolves, in this order, to: the global Keras dtype policy when the user has set
-one (``keras.config.set_dtype_policy``); ``"mixed_float16"`` when TensorFlow sees a GPU;
-``"mixed_bfloat16"`` when the CPU has bfloat16 instructions (AMX or AVX512-BF16), on which
-oneDNN runs bfloat16 convolutions at up to 2x (AVX512-BF16) or 4x (AMX) the float32 rate;
-``"float32"`` otherwise. The weights stay float32 in every case, and the head computes in
-float32; the choice and its reason are written in the run record.
+``"auto"`` resolves, in this order, to:
+
+1. the ``KERAS_CVCLS_PRECISION`` environment variable, when set (one of :data:`PRECISIONS`:
+   a whole process or CI job pinned to one precision);
+2. the global Keras dtype policy, when the user has set one (``keras.config.set_dtype_policy``);
+3. ``"mixed_float16"`` when TensorFlow sees a GPU;
+4. ``"mixed_bfloat16"`` when the CPU has AMX (``amx_bf16``), on which oneDNN runs bfloat16
+   convolutions at about 4x the float32 rate;
+5. on a CPU with AVX512-BF16 but no AMX (bfloat16 dot products at 2x the float32 rate):
+   ``"mixed_bfloat16"`` for backbones of dense convolutions (ResNets), ``"float32"`` for
+   backbones built on depthwise convolutions (EfficientNet-Lite, MobileNet, ConvNeXt), whose
+   bfloat16 gradients run at about half the float32 speed there (``bench/RESULTS.md``);
+6. ``"float32"`` otherwise.
+
+The weights stay float32 in every case, and the head computes in float32; the choice and its
+reason are written in the run record.
 """
 
 import contextlib
@@ -13,6 +23,7 @@ import os
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 AUTO = "auto"
+ENV_VAR = "KERAS_CVCLS_PRECISION"
 _BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
@@ -37,10 +48,20 @@ def cpu_bfloat16_flags(cpuinfo="/proc/cpuinfo"):
     return []
 
 
-def detect_precision():
-    """``(precision, reason)`` that ``"auto"`` resolves to on this machine (see the module docstring)."""
+def detect_precision(depthwise=False):
+    """``(precision, reason)`` that ``"auto"`` resolves to on this machine (see the module docstring).
+
+    Args:
+        depthwise: whether the model is built on depthwise convolutions
+            (``BackboneConfig.depthwise``).
+    """
     import keras
 
+    pinned = os.environ.get(ENV_VAR)
+    if pinned:
+        if pinned not in PRECISIONS:
+            raise ValueError(f"{ENV_VAR} must be one of {PRECISIONS}. Received: {ENV_VAR}={pinned!r}")
+        return pinned, f"{ENV_VAR}={pinned}"
     policy = keras.config.dtype_policy().name
     if policy != "float32":
         return policy, f"the global Keras dtype policy is {policy!r}"
@@ -50,6 +71,13 @@ def detect_precision():
     if gpus:
         return "mixed_float16", f"TensorFlow sees {len(gpus)} GPU(s)"
     flags = cpu_bfloat16_flags()
+    if "amx_bf16" in flags:
+        return "mixed_bfloat16", f"the CPU has bfloat16 instructions ({', '.join(flags)})"
+    if flags and depthwise:
+        return "float32", (
+            "the CPU has AVX512-BF16 but no AMX, on which depthwise convolutions train slower in bfloat16 "
+            "than in float32"
+        )
     if flags:
         return "mixed_bfloat16", f"the CPU has bfloat16 instructions ({', '.join(flags)})"
     if os.path.exists("/proc/cpuinfo"):
@@ -57,11 +85,11 @@ def detect_precision():
     return "float32", "bfloat16 support could not be read from this platform and there is no GPU"
 
 
-def resolve_precision(precision):
-    """``(precision, reason)``: ``"auto"`` resolved for this machine, an explicit one as given."""
+def resolve_precision(precision, depthwise=False):
+    """``(precision, reason)``: ``"auto"`` resolved for this machine (and model), an explicit one as given."""
     check_precision(precision)
     if precision == AUTO:
-        return detect_precision()
+        return detect_precision(depthwise)
     if precision is None:
         return "float32", "None means float32"
     return precision, "chosen explicitly"

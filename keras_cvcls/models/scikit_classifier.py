@@ -85,7 +85,8 @@ class ScikitClassifier:
 
     def features(self, data, batch_size=32, verbose=0):
         """Feature vectors ``[N, D]``: every image of a dataset, in dataset order, or raw images."""
-        return predict_on(self.feature_extractor, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
+        features = predict_on(self.feature_extractor, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
+        return np.asarray(features, dtype="float32")  # a bfloat16 model's features too (scikit-learn reads float32)
 
     def fit(self, dataset, batch_size=32, verbose="auto"):
         """Extracts features of ``dataset`` (a :class:`ClassificationDataset`) and fits the learner on them.

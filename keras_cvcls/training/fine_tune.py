@@ -99,8 +99,8 @@ def _forward_all(model, network, dataset, batch_size, verbose=0):
 
 def _features(top, pool, activations, batch_size=64):
     @tf.function(reduce_retracing=True)
-    def forward(a):
-        return pool(top(a, training=False))
+    def forward(a):  # float32 out, for scikit-learn, whatever the model computes in
+        return tf.cast(pool(top(a, training=False)), tf.float32)
 
     return np.concatenate(
         [forward(activations[i : i + batch_size]).numpy() for i in range(0, len(activations), batch_size)]
