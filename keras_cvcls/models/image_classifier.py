@@ -53,7 +53,7 @@ def _describe_weights(weights):
     return os.path.abspath(os.fspath(weights))
 
 
-def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, verbose=0):
+def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, verbose=0, allow_private_addresses=None):
     """Runs a Keras model over a dataset (in dataset order) or raw images, preprocessed as in training.
 
     Args:
@@ -65,6 +65,8 @@ def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, ver
         resize_mode: how images are fitted to ``image_size``.
         batch_size: images per forward pass.
         verbose: Keras ``predict`` verbosity.
+        allow_private_addresses: also fetch image URLs on loopback, private and link-local
+            addresses (None: ``$KERAS_CVCLS_ALLOW_PRIVATE_ADDRESSES``, else False).
 
     Returns:
         The model's outputs, one row per image.
@@ -78,7 +80,7 @@ def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, ver
         return keras_model.predict(pipeline, verbose=verbose)
     from keras_cvcls.data.image_inputs import load_images
 
-    pixels = load_images(data, image_size, resize_mode=resize_mode)
+    pixels = load_images(data, image_size, resize_mode=resize_mode, allow_private_addresses=allow_private_addresses)
     return keras_model.predict(pixels, batch_size=batch_size, verbose=verbose)
 
 
@@ -257,7 +259,7 @@ class ImageClassifier(keras.Model):
 
         return make_pipeline(dataset, image_size=self.image_size, resize_mode=self.resize_mode, batch_size=batch_size, **kwargs)
 
-    def predict_scores(self, data, batch_size=32, verbose=0):
+    def predict_scores(self, data, batch_size=32, verbose=0, *, allow_private_addresses=None):
         """Class probabilities ``[N, C]``: every image of a dataset, in dataset order, or raw images.
 
         Args:
@@ -265,6 +267,7 @@ class ImageClassifier(keras.Model):
                 :meth:`predict_images` accepts).
             batch_size: images per forward pass.
             verbose: Keras ``predict`` verbosity.
+            allow_private_addresses: as for :meth:`predict_images`.
 
         Returns:
             A float32 array ``[N, len(labels)]``.
@@ -273,10 +276,11 @@ class ImageClassifier(keras.Model):
             >>> model.predict_scores(test_set).shape
             (len(test_set), 2)
         """
-        scores = predict_on(self, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
+        scores = predict_on(self, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose,
+                            allow_private_addresses=allow_private_addresses)
         return np.asarray(scores, dtype="float32")
 
-    def predict_images(self, images, *, batch_size=32):
+    def predict_images(self, images, *, batch_size=32, allow_private_addresses=None):
         """Class probabilities ``[N, C]`` for raw images, with the training and serving preprocessing.
 
         Args:
@@ -284,6 +288,9 @@ class ImageClassifier(keras.Model):
                 a PIL image, a numpy array of any size, or a list of these (see
                 :mod:`keras_cvcls.data.image_inputs`).
             batch_size: images per forward pass.
+            allow_private_addresses: also fetch URLs on loopback, private and link-local
+                addresses, i.e. your own network (None: ``$KERAS_CVCLS_ALLOW_PRIVATE_ADDRESSES``,
+                else False: such URLs are refused, redirects included).
 
         Returns:
             A float32 array ``[len(images), len(labels)]``.
@@ -296,9 +303,9 @@ class ImageClassifier(keras.Model):
             >>> model.predict_images("cat.jpg").shape
             (1, 2)
         """
-        return self.predict_scores(images, batch_size=batch_size)
+        return self.predict_scores(images, batch_size=batch_size, allow_private_addresses=allow_private_addresses)
 
-    def classify(self, images, *, batch_size=32):
+    def classify(self, images, *, batch_size=32, allow_private_addresses=None):
         """Results for raw images: the top ``label``, the ``scores`` and the ``labels``.
 
         Accepts what :meth:`predict_images` accepts; the results are the
@@ -309,7 +316,8 @@ class ImageClassifier(keras.Model):
             >>> model.classify("cat.jpg")[0].label
             'cat'
         """
-        return scoring_results(self.predict_scores(images, batch_size=batch_size), self.labels)
+        scores = self.predict_scores(images, batch_size=batch_size, allow_private_addresses=allow_private_addresses)
+        return scoring_results(scores, self.labels)
 
     # ----------------------------------------------------------------- training
     def fine_tune(self, train, **options):
