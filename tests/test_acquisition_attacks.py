@@ -283,7 +283,7 @@ def test_run_timeout_ends_the_run(servers, tmp_path):
     ("10.1.2.3", "a private address"), ("172.16.0.1", "a private address"), ("192.168.1.1", "a private address"),
     ("fd12:3456::1", "a private address"), ("169.254.169.254", "a link-local address"),
     ("fe80::1", "a link-local address"), ("224.0.0.251", "a multicast address"), ("ff02::1", "a multicast address"),
-    ("0.0.0.0", "an unspecified address"), ("::", "an unspecified address"), ("240.0.0.1", "a private address"),
+    ("0.0.0.0", "an unspecified address"), ("::", "an unspecified address"), ("240.0.0.1", "a reserved address"),
     ("100.64.0.1", "an address that is not publicly routable"), ("198.18.0.1", "a private address"),
     ("::ffff:127.0.0.1", "a loopback address"), ("::ffff:169.254.169.254", "a link-local address"),
     ("2002:a00:1::", "a private address"), ("64:ff9b::7f00:1", "a loopback address"),

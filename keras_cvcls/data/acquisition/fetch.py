@@ -94,7 +94,7 @@ class FetchResult:
     """A body saved to disk.
 
     Attributes:
-        final_url: the URL after redirects.
+        final_url: the URL after redirects (without any ``user:password@``).
         content_type: the ``Content-Type`` media type (lower case, no parameters).
         filename_hint: the untrusted name the server or URL suggests.
         sha256: hex digest of the saved bytes.

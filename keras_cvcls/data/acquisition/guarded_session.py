@@ -105,7 +105,10 @@ class GuardedAdapter(HTTPAdapter):
     def send(self, request, **kwargs):
         if not self.allow_private_addresses and select_proxy(request.url, kwargs.get("proxies") or {}):
             parts = urllib.parse.urlsplit(request.url)
-            resolve_checked(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow_private=False)
+            try:
+                resolve_checked(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow_private=False)
+            except socket.gaierror as e:
+                raise requests.ConnectionError(f"cannot resolve {parts.hostname}: {e}", request=request) from None
         return super().send(request, **kwargs)
 
 

@@ -93,7 +93,7 @@ def non_public_kind(address):
     for test, kind in (
         ("is_unspecified", "an unspecified address"), ("is_loopback", "a loopback address"),
         ("is_link_local", "a link-local address"), ("is_multicast", "a multicast address"),
-        ("is_private", "a private address"), ("is_reserved", "a reserved address"),
+        ("is_reserved", "a reserved address"), ("is_private", "a private address"),
     ):
         if getattr(ip, test):
             return kind
@@ -120,10 +120,14 @@ def resolve_checked(host, port, *, allow_private):
     Raises:
         PrivateAddressError: when any address is not public. One such address refuses the
             host: a name that answers with both a public and a private address is not trusted.
-        socket.gaierror: when the name does not resolve.
+        socket.gaierror: when the name does not resolve (also for a name too long to encode).
     """
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as e:  # an empty or over-long label: no such name
+        raise socket.gaierror(socket.EAI_NONAME, f"invalid host name {host!r}: {e}") from None
     found = []
-    for family, _, _, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+    for family, _, _, _, sockaddr in answers:
         if family not in (socket.AF_INET, socket.AF_INET6):
             continue
         if not allow_private:
