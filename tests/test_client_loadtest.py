@@ -189,8 +189,10 @@ def test_images_from_urls_arrays_and_pil(server, image_files):
     thread = threading.Thread(target=files.serve_forever, daemon=True)
     thread.start()
     try:
-        client = ScoringClient(grpc=server.grpc_target, model_name=NAME)
         url = f"http://127.0.0.1:{files.server_address[1]}/{os.path.basename(image_files[0])}"
+        with pytest.raises(ValueError, match=r"Could not download the image \(refused: 127\.0\.0\.1 is a loopback address"):
+            ScoringClient(grpc=server.grpc_target, model_name=NAME).score_image(url)
+        client = ScoringClient(grpc=server.grpc_target, model_name=NAME, allow_private_addresses=True)
         by_url = client.score_image(url)
         np.testing.assert_allclose(by_url.scores, client.score_image(image_files[0]).scores)
         with pytest.raises(ValueError, match="Could not download the image"):

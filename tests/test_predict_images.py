@@ -93,9 +93,13 @@ def test_url_through_the_hardened_fetcher(model, photos, monkeypatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/cat.jpg"
-        np.testing.assert_allclose(model.predict_images(url), model.predict_images(photos["cat"]), atol=1e-6)
+        # Loopback is the user's own machine: refused unless allowed.
+        with pytest.raises(ValueError, match=r"Image 0 .*could not fetch it: refused: 127\.0\.0\.1 is a loopback address.*allow_private_addresses=True"):
+            model.predict_images(url)
+        own = {"allow_private_addresses": True}
+        np.testing.assert_allclose(model.predict_images(url, **own), model.predict_images(photos["cat"]), atol=1e-6)
         with pytest.raises(ValueError, match=r"Image 0 .*missing\.jpg.*could not fetch it.*404"):
-            model.predict_images(f"http://127.0.0.1:{server.server_address[1]}/missing.jpg")
+            model.predict_images(f"http://127.0.0.1:{server.server_address[1]}/missing.jpg", **own)
     finally:
         server.shutdown()
 

@@ -14,7 +14,9 @@ and a few loose images, and runs every fenced block:
 A block preceded by ``<!-- readme: skip REASON -->`` is not run; the test checks that every such
 block says why. The README's placeholder hosts (``https://example.org/`` for images,
 ``https://your-search-api/images`` for an image search service) are served on loopback by this
-test, with the images and the Bing-shaped JSON they stand for.
+test, with the images and the Bing-shaped JSON they stand for; since loopback is refused by
+default, the test allows private addresses through ``KERAS_CVCLS_ALLOW_PRIVATE_ADDRESSES=1``, as
+a reader fetching from their own network would.
 """
 
 import functools
@@ -118,6 +120,7 @@ def world(tmp_path, monkeypatch):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KERAS_CVCLS_ALLOW_PRIVATE_ADDRESSES", "1")  # example.org stands in on loopback
     base = f"http://127.0.0.1:{server.server_address[1]}/"
     yield tmp_path, {"https://example.org/": base, "https://your-search-api/images": base + "images"}
     server.shutdown()

@@ -3,6 +3,8 @@
 import json
 import sys
 
+from keras_cvcls.cli.url_options import add_private_addresses_flag
+
 
 def register(dataset_subparsers):
     """Adds ``download`` to the ``keras-cvcls dataset`` sub-commands.
@@ -20,6 +22,9 @@ def register(dataset_subparsers):
             "OUT_DIR/LABEL/ with checked, de-duplicated images. A manifest (OUT_DIR/.keras_cvcls/manifest.jsonl) "
             "records every source, file, sha256 and failure; running again skips what is done. "
             f"Text queries need an image-search API: set {KEY_ENV} and {ENDPOINT_ENV}. "
+            "Only public addresses are fetched (every redirect and search result checked) unless "
+            "--allow-private-addresses is given. One run at a time per OUT_DIR: a second run into the same "
+            "folder fails at once (exit code 1), naming the process that holds it; it does not wait. "
             "Exit code 0 even when some sources failed (they are listed with reasons)."
         ),
     )
@@ -34,8 +39,14 @@ def register(dataset_subparsers):
                           help="drop exact copies only, or near-duplicates too (perceptual hash)")
     download.add_argument("--workers", type=int, default=8, help="parallel downloads (default: 8)")
     download.add_argument("--timeout", type=float, default=10.0, help="seconds per connection and read (default: 10)")
+    download.add_argument("--total-timeout", type=float, default=60.0, metavar="SECONDS",
+                          help="seconds one URL may take in all, retries included (default: 60)")
+    download.add_argument("--run-timeout", type=float, default=None, metavar="SECONDS",
+                          help="seconds all downloads may take; what is not done by then is retried next run "
+                               "(default: no limit)")
     download.add_argument("--retries", type=int, default=2, help="retries after transient failures (default: 2)")
     download.add_argument("--max-mb", type=float, default=20.0, help="largest download in MiB (default: 20)")
+    add_private_addresses_flag(download)
     download.add_argument("--no-progress", action="store_true", help="no progress bars")
     download.set_defaults(run=_download)
 
@@ -51,7 +62,10 @@ def _download(args):
         dedupe=args.dedupe,
         workers=args.workers,
         timeout=args.timeout,
+        total_timeout=args.total_timeout,
+        run_timeout=args.run_timeout,
         retries=args.retries,
+        allow_private_addresses=args.allow_private_addresses,
         max_bytes=int(args.max_mb * 2**20),
         progress=False if args.no_progress else None,
     )

@@ -117,10 +117,13 @@ def main(argv=None):
 
 
 def _failure_kind(error):
-    """The ``kind`` of a known failure (weights unavailable, a scoring call refused), or None."""
+    """The ``kind`` of a known failure (weights unavailable, a scoring call refused, a busy folder), or None."""
+    from keras_cvcls.folder_lock import FolderBusyError
     from keras_cvcls.models.imagenet_weights import WeightsUnavailableError
     from keras_cvcls.serving.scoring_error import ScoringError
 
+    if isinstance(error, FolderBusyError):
+        return "busy"
     if isinstance(error, WeightsUnavailableError):
         return "weights_unavailable"
     if isinstance(error, ScoringError):

@@ -3,6 +3,8 @@
 import json
 import sys
 
+from keras_cvcls.cli.url_options import add_private_addresses_flag
+
 
 def register(commands):
     p = commands.add_parser(
@@ -15,6 +17,7 @@ def register(commands):
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files or http(s) URLs")
     p.add_argument("--top", type=int, default=3, help="classes to show per image (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_private_addresses_flag(p)
     p.set_defaults(run=_predict)
 
 
@@ -24,7 +27,7 @@ def _predict(args):
     if args.top < 1:
         raise ValueError(f"--top must be a positive integer. Received: --top={args.top}")
     model = load_classifier(args.model)
-    results = model.classify(args.images)
+    results = model.classify(args.images, allow_private_addresses=args.allow_private_addresses)
     if args.json:
         json.dump(
             {"results": [{"image": image, **json.loads(result.to_json())} for image, result in zip(args.images, results)]},

@@ -6,6 +6,7 @@ import sys
 
 from keras_cvcls.cli.errors import EXIT_OK, UsageError, report_error
 from keras_cvcls.cli.listen_address import bound_address, is_wildcard, local_address
+from keras_cvcls.cli.url_options import add_private_addresses_flag
 
 LOADTEST_KEYS = ("requests", "errors", "rps", "p50_ms", "p90_ms", "p99_ms")
 
@@ -100,6 +101,7 @@ def _add_target(parser):
     parser.add_argument("--model", required=True, metavar="NAME", help="served model name")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
     parser.add_argument("--resize", metavar="WxH", help="resize client-side before upload, e.g. 224x224")
+    add_private_addresses_flag(parser)
 
 
 def _resize(text):
@@ -220,7 +222,8 @@ def _serving_banner(server):
 def _client(args, **kwargs):
     from keras_cvcls.serving import ScoringClient
 
-    return ScoringClient(url=args.url, grpc=args.grpc, model_name=args.model, timeout=args.timeout, **kwargs)
+    return ScoringClient(url=args.url, grpc=args.grpc, model_name=args.model, timeout=args.timeout,
+                         allow_private_addresses=args.allow_private_addresses, **kwargs)
 
 
 def _score(args):

@@ -3,8 +3,9 @@
 One image or a list of them, each one of:
 
 - a path (``str`` or ``os.PathLike``) to an image file;
-- an ``http(s)://`` URL, fetched by the hardened fetcher of ``data/acquisition`` (timeouts,
-  size cap, content-type check, bounded redirects and retries);
+- an ``http(s)://`` URL, fetched by the hardened fetcher of ``data/acquisition`` (public
+  addresses only unless ``allow_private_addresses``, every redirect checked, a wall-clock
+  timeout, size cap, content-type check, bounded redirects and retries);
 - encoded bytes (a JPEG, PNG, ... file's content);
 - a PIL image;
 - a numpy array ``[H, W, 3]`` (RGB) or ``[H, W]`` (grey) of any size, pixel values in
@@ -29,6 +30,10 @@ from keras_cvcls.data.upright_image import open_upright
 
 
 def _describe(image):
+    if _is_url(image):
+        from keras_cvcls.data.acquisition.fetch import without_credentials
+
+        return repr(without_credentials(image))
     if isinstance(image, (str, os.PathLike)):
         return repr(os.fspath(image))
     if isinstance(image, (bytes, bytearray)):
@@ -70,18 +75,14 @@ def _checked_file(path, max_pixels):
         return f.read(), orientation
 
 
-def _fetched(url, max_pixels):
-    import requests
+def _fetched(url, max_pixels, allow_private_addresses):
+    from keras_cvcls.data.acquisition.fetch import FetchError, fetch_image_bytes
 
-    from keras_cvcls.data.acquisition.fetch import FetchError, FetchOptions, fetch_image
-
-    with _temporary_path() as path:
-        try:
-            with requests.Session() as session:
-                fetch_image(url, path, session=session, options=FetchOptions())
-        except FetchError as e:
-            raise BadImageError(f"could not fetch it: {e}") from None
-        return _checked_file(path, max_pixels)
+    try:
+        data = fetch_image_bytes(url, allow_private_addresses=allow_private_addresses)
+    except FetchError as e:
+        raise BadImageError(f"could not fetch it: {e}") from None
+    return _checked_bytes(data, max_pixels)
 
 
 def _checked_bytes(data, max_pixels):
@@ -108,7 +109,7 @@ def _array_pixels(image):
     return pixels
 
 
-def load_images(images, image_size, *, resize_mode="crop", max_pixels=DEFAULT_MAX_PIXELS):
+def load_images(images, image_size, *, resize_mode="crop", max_pixels=DEFAULT_MAX_PIXELS, allow_private_addresses=None):
     """Turns raw images into a float32 batch ``[N, H, W, 3]`` in [0, 255], as training sees them.
 
     Args:
@@ -116,6 +117,8 @@ def load_images(images, image_size, *, resize_mode="crop", max_pixels=DEFAULT_MA
         image_size: int or ``(height, width)``, the model's input size.
         resize_mode: ``"crop"``, ``"pad"`` or ``"stretch"``, the model's.
         max_pixels: largest image accepted (decompression-bomb guard), as for datasets.
+        allow_private_addresses: also fetch URLs on loopback, private and link-local
+            addresses (None: ``$KERAS_CVCLS_ALLOW_PRIVATE_ADDRESSES``, else False).
 
     Returns:
         A numpy array ``[N, height, width, 3]``.
@@ -131,6 +134,8 @@ def load_images(images, image_size, *, resize_mode="crop", max_pixels=DEFAULT_MA
     import tensorflow as tf
     from PIL import Image
 
+    from keras_cvcls.data.acquisition.public_address import private_addresses_allowed
+
     size = normalize_image_size(image_size)
     if isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1:] == (*size, 3) and len(images):
         # A batch already at the model's size: fitting each image would leave it as it is.
@@ -138,6 +143,7 @@ def load_images(images, image_size, *, resize_mode="crop", max_pixels=DEFAULT_MA
             return _array_pixels(images.reshape(-1, size[1], 3)).reshape(images.shape)
         except BadImageError as e:
             raise BadImageError(f"The images cannot be used: {e}. Received: images of shape {images.shape}") from None
+    allow_private = private_addresses_allowed(allow_private_addresses)
     batch = []
     for index, image in enumerate(_as_list(images)):
         try:
@@ -145,7 +151,7 @@ def load_images(images, image_size, *, resize_mode="crop", max_pixels=DEFAULT_MA
                 batch.append(fit_image(tf.constant(_array_pixels(image)), size, resize_mode=resize_mode).numpy())
                 continue
             if _is_url(image):
-                data, orientation = _fetched(image, max_pixels)
+                data, orientation = _fetched(image, max_pixels, allow_private)
             elif isinstance(image, (str, os.PathLike)):
                 path = os.fspath(image)
                 if not os.path.isfile(path):

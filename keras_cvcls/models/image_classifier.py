@@ -33,7 +33,7 @@ def _describe_weights(weights):
     return os.path.abspath(os.fspath(weights))
 
 
-def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, verbose=0):
+def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, verbose=0, allow_private_addresses=None):
     """Runs a Keras model over a dataset (in dataset order) or raw images, preprocessed as in training.
 
     Args:
@@ -45,6 +45,8 @@ def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, ver
         resize_mode: how images are fitted to ``image_size``.
         batch_size: images per forward pass.
         verbose: Keras ``predict`` verbosity.
+        allow_private_addresses: also fetch image URLs on loopback, private and link-local
+            addresses (None: ``$KERAS_CVCLS_ALLOW_PRIVATE_ADDRESSES``, else False).
 
     Returns:
         The model's outputs, one row per image.
@@ -58,7 +60,7 @@ def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, ver
         return keras_model.predict(pipeline, verbose=verbose)
     from keras_cvcls.data.image_inputs import load_images
 
-    pixels = load_images(data, image_size, resize_mode=resize_mode)
+    pixels = load_images(data, image_size, resize_mode=resize_mode, allow_private_addresses=allow_private_addresses)
     return keras_model.predict(pixels, batch_size=batch_size, verbose=verbose)
 
 
@@ -244,7 +246,7 @@ class ImageClassifier(keras.Model):
 
         return make_pipeline(dataset, image_size=self.image_size, resize_mode=self.resize_mode, batch_size=batch_size, **kwargs)
 
-    def predict_scores(self, data, batch_size=32, verbose=0):
+    def predict_scores(self, data, batch_size=32, verbose=0, *, allow_private_addresses=None):
         """Class probabilities ``[N, C]``: every image of a dataset, in dataset order, or raw images.
 
         Args:
@@ -252,6 +254,7 @@ class ImageClassifier(keras.Model):
                 :meth:`predict_images` accepts).
             batch_size: images per forward pass.
             verbose: Keras ``predict`` verbosity.
+            allow_private_addresses: as for :meth:`predict_images`.
 
         Returns:
             A float32 array ``[N, len(labels)]``.
@@ -261,7 +264,8 @@ class ImageClassifier(keras.Model):
             (len(test_set), 2)
         """
         model = self.inference_model()
-        scores = predict_on(model, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
+        scores = predict_on(model, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose,
+                            allow_private_addresses=allow_private_addresses)
         return np.asarray(scores, dtype="float32")
 
     def inference_model(self):
@@ -281,7 +285,7 @@ class ImageClassifier(keras.Model):
             return self._folding.model
         return self._folding.refresh()
 
-    def predict_images(self, images, *, batch_size=32):
+    def predict_images(self, images, *, batch_size=32, allow_private_addresses=None):
         """Class probabilities ``[N, C]`` for raw images, with the training and serving preprocessing.
 
         Args:
@@ -289,6 +293,9 @@ class ImageClassifier(keras.Model):
                 a PIL image, a numpy array of any size, or a list of these (see
                 :mod:`keras_cvcls.data.image_inputs`).
             batch_size: images per forward pass.
+            allow_private_addresses: also fetch URLs on loopback, private and link-local
+                addresses, i.e. your own network (None: ``$KERAS_CVCLS_ALLOW_PRIVATE_ADDRESSES``,
+                else False: such URLs are refused, redirects included).
 
         Returns:
             A float32 array ``[len(images), len(labels)]``.
@@ -301,9 +308,9 @@ class ImageClassifier(keras.Model):
             >>> model.predict_images("cat.jpg").shape
             (1, 2)
         """
-        return self.predict_scores(images, batch_size=batch_size)
+        return self.predict_scores(images, batch_size=batch_size, allow_private_addresses=allow_private_addresses)
 
-    def classify(self, images, *, batch_size=32):
+    def classify(self, images, *, batch_size=32, allow_private_addresses=None):
         """Results for raw images: the top ``label``, the ``scores`` and the ``labels``.
 
         Accepts what :meth:`predict_images` accepts; the results are the
@@ -314,7 +321,8 @@ class ImageClassifier(keras.Model):
             >>> model.classify("cat.jpg")[0].label
             'cat'
         """
-        return scoring_results(self.predict_scores(images, batch_size=batch_size), self.labels)
+        scores = self.predict_scores(images, batch_size=batch_size, allow_private_addresses=allow_private_addresses)
+        return scoring_results(scores, self.labels)
 
     # ----------------------------------------------------------------- training
     def fine_tune(self, train, **options):

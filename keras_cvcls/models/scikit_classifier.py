@@ -83,9 +83,13 @@ class ScikitClassifier:
         self.learner = learner if learner is not None else _default_learner()
         self.labels = None
 
-    def features(self, data, batch_size=32, verbose=0):
-        """Feature vectors ``[N, D]``: every image of a dataset, in dataset order, or raw images."""
-        features = predict_on(self.feature_extractor, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose)
+    def features(self, data, batch_size=32, verbose=0, *, allow_private_addresses=None):
+        """Feature vectors ``[N, D]``: every image of a dataset, in dataset order, or raw images.
+
+        ``allow_private_addresses`` is as for :meth:`ImageClassifier.predict_images`.
+        """
+        features = predict_on(self.feature_extractor, data, self.image_size, self.resize_mode, batch_size=batch_size,
+                              verbose=verbose, allow_private_addresses=allow_private_addresses)
         return np.asarray(features, dtype="float32")  # a bfloat16 model's features too (scikit-learn reads float32)
 
     def fit(self, dataset, batch_size=32, verbose="auto"):
@@ -121,7 +125,7 @@ class ScikitClassifier:
         if self.labels is None:
             raise ValueError("The classifier is not trained yet: call fit(dataset) first.")
 
-    def predict_scores(self, data, batch_size=32):
+    def predict_scores(self, data, batch_size=32, *, allow_private_addresses=None):
         """Scores ``[N, C]`` of a dataset (in dataset order) or of raw images.
 
         ``predict_proba`` when the learner has it, else a softmax of ``decision_function``
@@ -131,9 +135,10 @@ class ScikitClassifier:
             data: a :class:`~keras_cvcls.data.ClassificationDataset`, or raw images (what
                 :meth:`ImageClassifier.predict_images` accepts).
             batch_size: images per forward pass of the feature extractor.
+            allow_private_addresses: as for :meth:`ImageClassifier.predict_images`.
         """
         self._check_trained()
-        x = self.features(data, batch_size)
+        x = self.features(data, batch_size, allow_private_addresses=allow_private_addresses)
         learner = self.learner
         scores = np.zeros((len(x), len(self.labels)), np.float32)
         if hasattr(learner, "predict_proba"):
@@ -146,13 +151,15 @@ class ScikitClassifier:
         scores[:, learner.classes_] = raw  # classes missing from training keep score 0
         return scores
 
-    def predict(self, data, batch_size=32):
+    def predict(self, data, batch_size=32, *, allow_private_addresses=None):
         """Predicted label names, in dataset order (or the order of the raw images)."""
-        return [self.labels[i] for i in np.argmax(self.predict_scores(data, batch_size), axis=1)]
+        scores = self.predict_scores(data, batch_size, allow_private_addresses=allow_private_addresses)
+        return [self.labels[i] for i in np.argmax(scores, axis=1)]
 
-    def classify(self, images, *, batch_size=32):
+    def classify(self, images, *, batch_size=32, allow_private_addresses=None):
         """Results for raw images, :class:`~keras_cvcls.ScoringResult` objects, as :meth:`ImageClassifier.classify`."""
-        return scoring_results(self.predict_scores(images, batch_size=batch_size), self.labels)
+        scores = self.predict_scores(images, batch_size=batch_size, allow_private_addresses=allow_private_addresses)
+        return scoring_results(scores, self.labels)
 
     def to_keras(self):
         """The classifier as one Keras model (features + the learner as a Dense softmax layer).

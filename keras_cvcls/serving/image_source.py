@@ -11,13 +11,20 @@ def is_url(value):
     return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
 
 
-def read_image_bytes(image, *, timeout):
+def read_image_bytes(image, *, timeout, allow_private_addresses=None):
     """The encoded bytes of ``image``, downloading a URL within ``timeout`` seconds.
+
+    URLs go through the dataset downloader's hardened fetcher: public addresses only (every
+    redirect checked, the connection pinned to the checked address) unless
+    ``allow_private_addresses``, a size cap, image content types only, and ``timeout`` as a
+    wall-clock limit on the whole download.
 
     Args:
         image: a file path, an ``http(s)://`` URL, encoded bytes, a PIL image or a uint8
             array ``[H, W, 3]`` (PIL images and arrays are encoded as PNG).
         timeout: seconds a download may take.
+        allow_private_addresses: also download from loopback, private and link-local
+            addresses (None: ``$KERAS_CVCLS_ALLOW_PRIVATE_ADDRESSES``, else False).
 
     Returns:
         The encoded image as bytes (not decoded or checked here: the server says what is wrong).
@@ -32,14 +39,15 @@ def read_image_bytes(image, *, timeout):
     if isinstance(image, (bytes, bytearray, memoryview)):
         return bytes(image)
     if is_url(image):
-        import requests
+        from keras_cvcls.data.acquisition.fetch import FetchError, FetchOptions, fetch_image_bytes, without_credentials
 
         try:
-            response = requests.get(image, timeout=timeout)
-            response.raise_for_status()
-        except requests.RequestException as e:
-            raise ValueError(f"Could not download the image ({e}); check the URL. Received: image={image!r}") from e
-        return response.content
+            return fetch_image_bytes(image, options=FetchOptions(timeout=timeout, total_timeout=timeout),
+                                     allow_private_addresses=allow_private_addresses)
+        except FetchError as e:
+            raise ValueError(
+                f"Could not download the image ({e}); check the URL. Received: image={without_credentials(image)!r}"
+            ) from None
     if isinstance(image, (str, os.PathLike)):
         with open(image, "rb") as f:
             return f.read()

@@ -47,7 +47,8 @@ class ScoringClient:
         url: REST base URL, e.g. ``http://localhost:8501``.
         grpc: gRPC target, e.g. ``localhost:8500``; give exactly one of ``url`` and ``grpc``.
         model_name: the served model's name.
-        timeout: seconds each call may take (also used for downloading image URLs).
+        timeout: seconds each call may take (also the wall-clock limit for downloading an
+            image URL).
         version: ask a specific version (exclusive with ``version_label``).
         version_label: ask a labelled version, e.g. ``"stable"``.
         signature_name: the image signature; default ``serving_default``.
@@ -55,6 +56,10 @@ class ScoringClient:
         retry_backoff: seconds before the first retry; doubled each time.
         batch_size: most images per request in :meth:`score_images`.
         max_message_bytes: largest gRPC request.
+        allow_private_addresses: also download image URLs from loopback, private and
+            link-local addresses, i.e. your own network (None: ``$KERAS_CVCLS_ALLOW_PRIVATE_ADDRESSES``,
+            else False: such image URLs are refused, redirects included). Only image URLs are
+            concerned: the server at ``url``/``grpc`` is your choice and may be anywhere.
 
     Raises:
         ValueError: for missing or contradictory arguments.
@@ -80,6 +85,7 @@ class ScoringClient:
         retry_backoff=0.1,
         batch_size=32,
         max_message_bytes=64 << 20,
+        allow_private_addresses=None,
     ):
         if (url is None) == (grpc is None):
             raise ValueError(f"give exactly one of url and grpc. Received: url={url!r}, grpc={grpc!r}")
@@ -94,6 +100,11 @@ class ScoringClient:
             )
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+        if allow_private_addresses is not None and not isinstance(allow_private_addresses, bool):
+            raise ValueError(
+                f"allow_private_addresses must be True, False or None. Received: allow_private_addresses={allow_private_addresses!r}"
+            )
+        self.allow_private_addresses = allow_private_addresses
         self.model_name = model_name
         self.timeout = float(timeout)
         self.signature_name = signature_name
@@ -178,10 +189,11 @@ class ScoringClient:
                 the shorter side; None: as is. Never scaled up.
 
         Raises:
-            ValueError: for an unsupported ``image`` or a URL that cannot be downloaded.
+            ValueError: for an unsupported ``image``, or a URL that cannot be downloaded or is
+                refused (a private address, see ``allow_private_addresses``).
             FileNotFoundError: for a missing file.
         """
-        data = read_image_bytes(image, timeout=self.timeout)
+        data = read_image_bytes(image, timeout=self.timeout, allow_private_addresses=self.allow_private_addresses)
         return prepare_image(data, image_resize_dims)
 
     def score_image(self, image, image_resize_dims=None, parameters=None):

@@ -2,7 +2,9 @@
 
 Records are keyed; when a key repeats, the last record wins, so a re-run can
 append without rewriting the file, and a run cut short loses at most the line
-being written.
+being written. Each record is appended with one ``write`` to a file opened with
+``O_APPEND``, so records never interleave, and a line left unfinished by a killed
+run is ended before the next record, which therefore stays readable.
 """
 
 import datetime
@@ -34,9 +36,11 @@ class Manifest:
         self.path = path
         self._latest = {}
         self._lock = threading.Lock()
+        self._unfinished_line = False
         if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8", errors="replace") as f:
                 for line in f:
+                    self._unfinished_line = not line.endswith("\n")
                     try:
                         record = json.loads(line)
                     except ValueError:
@@ -52,8 +56,17 @@ class Manifest:
 
     def append(self, record):
         record = {**record, "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            if self._unfinished_line:
+                line = b"\n" + line
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                written = os.write(fd, line)
+                while written < len(line):  # a regular file takes it in one write; a signal may cut it short
+                    written += os.write(fd, line[written:])
+            finally:
+                os.close(fd)
+            self._unfinished_line = False
             self._latest[record["key"]] = record
         return record

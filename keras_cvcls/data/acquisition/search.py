@@ -10,10 +10,9 @@ import abc
 import os
 import threading
 
-import requests
-
 from keras_cvcls.data.acquisition.download_options import ENDPOINT_ENV, KEY_ENV
 from keras_cvcls.data.acquisition.fetch import FetchError, FetchOptions, get_json
+from keras_cvcls.data.acquisition.guarded_session import guarded_session
 
 KEY_HEADER_ENV = "KERAS_CVCLS_SEARCH_KEY_HEADER"
 
@@ -67,7 +66,9 @@ class JsonImageSearchProvider(ImageSearchProvider):
     "nextOffset": K}`` (``nextOffset`` optional). Pages of at most
     ``page_size`` are requested until ``count`` results are found or the
     results end (an empty page, one with nothing new, or a short page without
-    ``nextOffset``).
+    ``nextOffset``). The endpoint is the user's choice and may be on their own
+    network; the image URLs it returns are untrusted, and ``download_dataset``
+    checks their addresses like any other URL's.
 
     Args:
         endpoint: the search URL (default: ``$KERAS_CVCLS_SEARCH_ENDPOINT``).
@@ -120,7 +121,9 @@ class JsonImageSearchProvider(ImageSearchProvider):
 
     def _session(self):
         if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
+            # The endpoint is the user's own setting (like a scoring server's address), so it
+            # may be on their network; the image URLs it answers with are checked when fetched.
+            self._local.session = guarded_session(allow_private_addresses=True)
         return self._local.session
 
     def search(self, query, count):
