@@ -38,6 +38,17 @@ def test_auto_on_this_machine_follows_its_cpu_flags():
     assert ImageClassifier(["a", "b"], "resnet18", weights=None, image_size=32).precision == dense
 
 
+def test_the_rules_for_gpus_amx_and_avx512_bf16():
+    """The GPU row cannot run on the CI's CPUs; the rules are checked on the facts they read."""
+    assert detect_precision(gpus=1, cpu_flags=[])[0] == "mixed_float16"
+    assert detect_precision(True, gpus=2, cpu_flags=[]) == ("mixed_float16", "TensorFlow sees 2 GPU(s)")
+    for depthwise in (False, True):
+        assert detect_precision(depthwise, gpus=0, cpu_flags=["amx_bf16", "avx512_bf16"])[0] == "mixed_bfloat16"
+        assert detect_precision(depthwise, gpus=0, cpu_flags=[])[0] == "float32"
+    assert detect_precision(False, gpus=0, cpu_flags=["avx512_bf16"])[0] == "mixed_bfloat16"
+    assert detect_precision(True, gpus=0, cpu_flags=["avx512_bf16"])[0] == "float32"
+
+
 def test_the_environment_variable_pins_auto(monkeypatch):
     monkeypatch.setenv("KERAS_CVCLS_PRECISION", "mixed_bfloat16")
     assert resolve_precision("auto") == ("mixed_bfloat16", "KERAS_CVCLS_PRECISION=mixed_bfloat16")

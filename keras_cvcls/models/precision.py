@@ -48,12 +48,14 @@ def cpu_bfloat16_flags(cpuinfo="/proc/cpuinfo"):
     return []
 
 
-def detect_precision(depthwise=False):
+def detect_precision(depthwise=False, *, gpus=None, cpu_flags=None):
     """``(precision, reason)`` that ``"auto"`` resolves to on this machine (see the module docstring).
 
     Args:
         depthwise: whether the model is built on depthwise convolutions
             (``BackboneConfig.depthwise``).
+        gpus: the number of GPUs; default: those TensorFlow sees.
+        cpu_flags: the CPU's bfloat16 flags; default: :func:`cpu_bfloat16_flags`.
     """
     import keras
 
@@ -65,12 +67,13 @@ def detect_precision(depthwise=False):
     policy = keras.config.dtype_policy().name
     if policy != "float32":
         return policy, f"the global Keras dtype policy is {policy!r}"
-    import tensorflow as tf
+    if gpus is None:
+        import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
+        gpus = len(tf.config.list_physical_devices("GPU"))
     if gpus:
-        return "mixed_float16", f"TensorFlow sees {len(gpus)} GPU(s)"
-    flags = cpu_bfloat16_flags()
+        return "mixed_float16", f"TensorFlow sees {gpus} GPU(s)"
+    flags = cpu_bfloat16_flags() if cpu_flags is None else list(cpu_flags)
     if "amx_bf16" in flags:
         return "mixed_bfloat16", f"the CPU has bfloat16 instructions ({', '.join(flags)})"
     if flags and depthwise:
@@ -80,7 +83,7 @@ def detect_precision(depthwise=False):
         )
     if flags:
         return "mixed_bfloat16", f"the CPU has bfloat16 instructions ({', '.join(flags)})"
-    if os.path.exists("/proc/cpuinfo"):
+    if cpu_flags is not None or os.path.exists("/proc/cpuinfo"):
         return "float32", "the CPU has no bfloat16 instructions (neither AMX nor AVX512-BF16) and there is no GPU"
     return "float32", "bfloat16 support could not be read from this platform and there is no GPU"
 
