@@ -26,7 +26,9 @@ from keras_cvcls.serving.status import Code, ServingError
 _WS = rb" \t\n\r"
 _NUMCHARS = rb"0-9.eE+\-"
 _CLASS = rb"[" + _NUMCHARS + rb",\[\]" + _WS + rb"]"
-_NUM = rb"-?+(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][+\-]?+[0-9]++)?+(?![" + _NUMCHARS + rb"])"
+# A JSON number of at most 64 digits before and after the point (longer ones, which Python
+# may refuse to convert, are left to the JSON parser).
+_NUM = rb"-?+(?:0|[1-9][0-9]{0,63}+)(?:\.[0-9]{1,64}+)?+(?:[eE][+\-]?+[0-9]{1,8}+)?+(?![" + _NUMCHARS + rb"])"
 _W = rb"[" + _WS + rb"]*+"
 _VALUE = rb"(?:\[" + _W + rb")*+" + _NUM + _W
 # Numbers and brackets in JSON's order: '[' or a number after '[' and ',', ',' or ']' after a

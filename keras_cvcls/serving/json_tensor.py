@@ -245,7 +245,8 @@ def _dense_for_message(value):
 def json_value_to_string(value):
     """A JSON value as TF Serving quotes it in error messages (rapidjson's pretty writer)."""
     if isinstance(value, float):
-        return format_decimal(value, double=float(np.float32(value)) != value)
+        with np.errstate(over="ignore"):  # beyond float32's range: a double
+            return format_decimal(value, double=float(np.float32(value)) != value)
     if isinstance(value, DenseArray):
         value = _dense_for_message(value)
     try:
