@@ -111,3 +111,14 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(server):
     assert response.status_code == 400
     assert "Image too large: 20000x20000 = 400000000 pixels exceeds max_pixels=89478485" in response.json()["error"]
     assert increase < 100 * MiB, increase / MiB  # decoding it would take 1.2 GB
+
+
+def test_a_body_that_is_not_dense_is_refused_in_bounded_memory(server):
+    pid, url = server
+    # 4.8 million numbers in ragged rows: json.loads alone would make ~400 MB of Python objects.
+    rows = ", ".join(["[1.5, 2.5, 3.5]", "[1.5]"] * 800_000)
+    body = ('{"signature_name": "predict_images", "instances": [%s]}' % rows).encode()
+    response, increase = peak_rss_increase(pid, lambda: requests.post(url, data=body, timeout=60))
+    assert response.status_code == 400
+    assert "values outside dense numeric arrays" in response.json()["error"]
+    assert increase <= CONSTANT, increase / MiB

@@ -36,12 +36,14 @@ _VALUE = rb"(?:\[" + _W + rb")*+" + _NUM + _W
 _CLOSE = rb"(?:\]" + _W + rb")*+"
 _NUMBER_ARRAY_TOKENS = re.compile(_W + _VALUE + rb"(?:" + _CLOSE + rb"," + _W + _VALUE + rb")*+" + _CLOSE)
 _FIRST_NUMBER = re.compile(_NUM)
+# A tensor has at most 64 dimensions (numpy's limit); an array deeper than that along its first
+# elements holds nothing that can be a tensor's value.
+MAX_RANK = 64
+_TOO_DEEP = re.compile(rb"(?:\[" + _W + rb"){%d}" % (MAX_RANK + 1))
 _STRING = rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
 _BRACKETS_TO_SPACES = bytes.maketrans(b"[]", b"  ")
 _NOT_STRUCTURE = b" \t\n\r0123456789.eE+-"
 _CHUNK_BYTES = 1 << 20
-# Deeper arrays are not tensors (numpy has at most 64 dimensions); the JSON parser reports them.
-MAX_RANK = 64
 
 
 def _table(chars):
@@ -130,7 +132,7 @@ class DenseArray:
             cut = end if cut < 0 else cut
             chunk = self.body[pos:cut]
             values = np.fromstring(chunk.translate(_BRACKETS_TO_SPACES), np.float64, sep=",")
-            if len(values) != chunk.count(b",") + 1 or filled + len(values) > self.size:  # the scan saw to both
+            if len(values) != chunk.count(b",") + 1 or filled + len(values) > self.size:  # checked when found
                 raise ServingError(Code.INTERNAL, "dense JSON array changed while it was read")
             tokens = Tokens(chunk)
             zeros = (values == 0) & np.signbit(values)
@@ -208,13 +210,20 @@ def _skeleton_is_dense(skeleton, at, dims):
     return skeleton.count(pattern, at + 1 + child, at + length - 1) == d - 1
 
 
-def _dense_shape(body, start, end, deadline):
-    """The shape of ``body[start:end]`` if it is a dense JSON array of numbers, else None.
+def _dense_shape(body, start, end, deadline, tokens_checked=False):
+    """``(shape, tokens_ok)``: the shape if ``body[start:end]`` is a dense JSON array of numbers,
+    else None; whether it holds numbers in JSON's order (so it is ragged or too deep if not dense).
 
-    ``body[start:end]`` is a balanced run of number characters, whitespace, commas and brackets.
+    ``body[start:end]`` is a balanced run of number characters, whitespace, commas and brackets;
+    ``tokens_checked``: its tokens are known to be in order (it is inside a ragged array).
     """
-    if not _NUMBER_ARRAY_TOKENS.fullmatch(body, start, end):
-        return None
+    if not tokens_checked and not _NUMBER_ARRAY_TOKENS.fullmatch(body, start, end):
+        return None, False
+    return _skeleton_shape(body, start, end, deadline), True
+
+
+def _skeleton_shape(body, start, end, deadline):
+    """The shape of a JSON array of numbers if it is dense, read from its brackets and commas."""
     check_deadline(deadline)
     skeleton = b"".join(
         body[pos : min(pos + _CHUNK_BYTES, end)].translate(None, _NOT_STRUCTURE)
@@ -238,8 +247,8 @@ def _dense_shape(body, start, end, deadline):
     return dims if _skeleton_is_dense(skeleton, 0, dims) else None
 
 
-def _outermost_arrays(body, start, end, deadline):
-    """``[(start, end)]`` of the outermost balanced ``[...]`` inside ``body[start:end]``.
+def _outermost_arrays(body, start, end, min_bytes, deadline):
+    """``[(start, end)]`` of the outermost balanced ``[...]`` of ``min_bytes`` or more inside ``body[start:end]``.
 
     ``body[start:end]`` holds only number characters, whitespace, commas and brackets, and may
     begin or end inside arrays. Linear time and a few MiB of memory: the depth after each
@@ -283,11 +292,13 @@ def _outermost_arrays(body, start, end, deadline):
         closes = where[~opening & (left_before <= level) & ~parent_complete] + 1
         prefix_min = int(left[-1])
         if pending is not None and len(closes):
-            spans.append((pending, int(closes[0])))
+            if closes[0] - pending >= min_bytes:
+                spans.append((pending, int(closes[0])))
             closes, pending = closes[1:], None
         if len(opens) > len(closes):
             pending, opens = int(opens[-1]), opens[:-1]
-        spans.extend(zip(opens.tolist(), closes.tolist()))
+        large = closes - opens >= min_bytes
+        spans.extend(zip(opens[large].tolist(), closes[large].tolist()))
     return spans
 
 
@@ -321,16 +332,14 @@ def find_dense_arrays(body, min_bytes, *, deadline=None):
         A list of :class:`DenseArray`, in body order, not overlapping.
     """
     found = []
-    todo = [(start, end, 0) for start, end in _number_runs(body, min_bytes)]
+    todo = [(start, end, 0, False) for start, end in _number_runs(body, min_bytes)]
     while todo:
-        start, end, depth = todo.pop()
-        for a, b in _outermost_arrays(body, start, end, deadline):
-            if b - a < min_bytes:
-                continue
-            shape = _dense_shape(body, a, b, deadline)
+        start, end, depth, tokens_checked = todo.pop()
+        for a, b in _outermost_arrays(body, start, end, min_bytes, deadline):
+            shape, tokens_ok = _dense_shape(body, a, b, deadline, tokens_checked)
             if shape is not None:
                 found.append(DenseArray(body, a, b, shape))
-            elif depth < MAX_RANK:
-                todo.append((a + 1, b - 1, depth + 1))
+            elif depth < MAX_RANK and not _TOO_DEEP.match(body, a):  # ragged or malformed: look inside
+                todo.append((a + 1, b - 1, depth + 1, tokens_ok))
     found.sort(key=lambda array: array.start)
     return found
