@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from keras_cvcls.http_thread import AiohttpThread
 from keras_cvcls.serving import json_tensor, protos
+from keras_cvcls.serving.json_dense import check_deadline
 from keras_cvcls.serving.status import Code, ServingError, invalid_argument
 from keras_cvcls.tf_serving_names import SERVING_SIGNATURE
 
@@ -183,6 +184,7 @@ class RestServer:
         signature_name, inputs, fmt = json_tensor.fill_predict_request(
             doc, input_dtypes, allow_fast=allow_fast, deadline=deadline
         )
+        check_deadline(deadline)  # the caller may have answered 504 already: run nothing
         return self.predictor.submit(resolved["servable"], signature_name, inputs), fmt
 
 
