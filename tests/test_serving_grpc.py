@@ -378,6 +378,79 @@ def test_broken_new_version_keeps_the_served_one_and_shows_the_error(classifier,
         shutil.rmtree(broken)
 
 
+def _served_labels(server):
+    body = {"signature_name": "labels", "inputs": [0, 1, 2]}
+    return requests.post(f"{server.rest_url}/v1/models/{NAME}:predict", json=body, timeout=10).json()["outputs"]
+
+
+def test_half_written_version_is_refused_until_complete(classifier, tmp_path):
+    # The attack: a version copied into the base path in place, its labels.txt still being
+    # written ("chee" of "cheetah"), was served, and kept its truncated names for good.
+    base = tmp_path / NAME
+    export_for_serving(classifier, base, **TINY, version=1, warmup=False)
+    new_labels = ["cat", "dog", "cheetah"]
+    ready = export_for_serving(
+        make_tiny_classifier(new_labels, (16, 16), seed=9), tmp_path / "staging", version=2, warmup=False,
+        **{**TINY, "labels": new_labels},
+    )
+    with ModelServer(
+        base, NAME, rest_port=0, grpc_port=None, host="127.0.0.1", file_system_poll_wait_seconds=0.1
+    ) as srv:
+        shutil.copytree(ready, base / "2", ignore=shutil.ignore_patterns("labels.txt"))
+        labels_file = base / "2" / "assets" / "labels.txt"
+        labels_file.write_text("cat\ndog\nchee")
+        _wait_for(lambda: _versions(srv).get(2, ("",))[0] == "END")
+        time.sleep(0.5)  # five more polls: refused while its files stay the same
+        states = _versions(srv)
+        assert states[1] == ("AVAILABLE", "OK", "")
+        state, code, message = states[2]
+        assert (state, code) == ("END", "FAILED_PRECONDITION"), states[2]
+        assert "labels.txt has 2 complete lines, but the scores have 3 columns" in message
+        assert "keeps serving" in message
+        assert _served_labels(srv) == LABELS
+        labels_file.write_text("cat\ndog\ncheetah\n")  # the writer finishes
+        _wait_for(lambda: _versions(srv).get(1, ("",))[0] == "END")
+        assert _versions(srv)[2] == ("AVAILABLE", "OK", "")
+        assert _served_labels(srv) == new_labels
+
+
+def test_a_version_loads_once_its_files_stop_changing(classifier, tmp_path):
+    base = tmp_path / NAME
+    export_for_serving(classifier, base, **TINY, version=1, warmup=False)
+    ready = export_for_serving(classifier, tmp_path / "staging", **TINY, version=2, warmup=False)
+    # No poller thread: each poll_once() is one look at the base path.
+    with ModelServer(
+        base, NAME, rest_port=0, grpc_port=None, host="127.0.0.1", file_system_poll_wait_seconds=0
+    ) as srv:
+        shutil.copytree(ready, base / "2")
+        srv.manager.poll_once()
+        assert _versions(srv) == {2: ("START", "OK", ""), 1: ("AVAILABLE", "OK", "")}
+        with open(base / "2" / "variables" / "more", "ab") as still_writing:
+            still_writing.write(b"x")
+        srv.manager.poll_once()
+        assert _versions(srv)[2] == ("START", "OK", "")
+        srv.manager.poll_once()  # unchanged since the last look: loads
+        assert _versions(srv) == {2: ("AVAILABLE", "OK", ""), 1: ("END", "OK", "")}
+
+
+def test_an_export_missing_signatures_is_refused(classifier, tmp_path):
+    base = tmp_path / NAME
+    export_for_serving(classifier, base, **TINY, version=1, warmup=False)
+    table = tf.constant(LABELS)
+    labels_only = tf.Module()
+    labels_only.labels = tf.function(
+        lambda class_ids: {"labels": tf.gather(table, class_ids)},
+        input_signature=[tf.TensorSpec([None], tf.int64, name="class_ids")],
+    )
+    tf.saved_model.save(labels_only, str(tmp_path / "staging"), signatures={"labels": labels_only.labels})
+    os.rename(tmp_path / "staging", base / "2")
+    with ModelServer(base, NAME, rest_port=0, grpc_port=None, host="127.0.0.1") as srv:
+        states = _versions(srv)
+        assert states[1] == ("AVAILABLE", "OK", "")
+        assert states[2][:2] == ("END", "FAILED_PRECONDITION")
+        assert "signatures ['serving_default', 'predict_images'] of a keras-cvcls export are missing" in states[2][2]
+
+
 def test_missing_base_path_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="base path"):
         ModelServer(tmp_path / "nothing", NAME, rest_port=0, grpc_port=0)

@@ -350,6 +350,20 @@ ERRORS = [
     ("POST", f"/v1/models/{NAME}:predict", {"instances": [b64(b"not an image")]}, 400, "Unknown image file format."),
     (
         "POST",
+        f"/v1/models/{NAME}:predict",
+        '{"inputs": %s1%s}' % ("[" * 65, "]" * 65),
+        400,
+        "JSON arrays nested 65 levels deep would make a tensor of 65 dimensions; at most 64 are supported",
+    ),
+    (
+        "POST",
+        f"/v1/models/{NAME}:predict",
+        '{"inputs": [%s]}' % ("7" * 5000),
+        400,
+        "JSON Parse error: Number too big to be stored in double. at offset: 12",
+    ),
+    (
+        "POST",
         f"/v1/models/{NAME}:classify",
         {"examples": []},
         501,
@@ -365,6 +379,16 @@ def test_errors_have_tf_servings_status_and_message(server, method, path, body, 
     assert message in error_of(response), error_of(response)
 
 
+@pytest.mark.parametrize("key", ["inputs", "instances"])
+def test_arrays_nested_too_deep_for_a_tensor_are_400_json_errors(server, key):
+    # 65 to 989 levels were a plain-text 500 (numpy has at most 64 dimensions).
+    for depth in (65, 100, 300, 600, 989, 990, 5000):
+        response = post(server, f"/v1/models/{NAME}:predict", '{"%s": %s1%s}' % (key, "[" * depth, "]" * depth))
+        assert response.status_code == 400, (depth, response.text[:200])
+        message = error_of(response)
+        assert "at most 64 are supported" in message or "Terminate parsing" in message, (depth, message)
+
+
 def test_paths_outside_v1_are_not_found(server):
     assert get(server, "/healthz").status_code == 404
 
@@ -374,6 +398,17 @@ def test_request_size_limit(server):
     response = post(server, f"/v1/models/{NAME}:predict", body)
     assert response.status_code == 413
     assert "larger than the server's limit of 1048576 bytes" in error_of(response)
+
+
+def test_reading_the_json_counts_in_the_request_timeout(classifier, tmp_path):
+    base = tmp_path / NAME
+    export_for_serving(classifier, base, **TINY, warmup=False)
+    body = json.dumps({"signature_name": "labels", "inputs": list(range(2_000_000))})  # 16 MB: seconds to read
+    with ModelServer(base, NAME, rest_port=0, grpc_port=None, host="127.0.0.1", rest_api_timeout_in_ms=100) as srv:
+        started = time.monotonic()
+        response = requests.post(f"{srv.rest_url}/v1/models/{NAME}:predict", data=body, timeout=30)
+        assert (response.status_code, error_of(response)) == (504, "Deadline Exceeded")
+        assert time.monotonic() - started < 2.0
 
 
 def test_one_bad_image_in_a_batch_does_not_fail_the_others(server, images):

@@ -30,6 +30,8 @@ file when the dataset is created.
 
 import tensorflow as tf
 
+from keras_cvcls.data.encoded_size import check_pixels
+
 RESIZE_MODES = ("crop", "pad", "stretch")
 
 
@@ -212,7 +214,9 @@ def fit_image(image, image_size, *, resize_mode="crop"):
     return image
 
 
-def decode_image(contents, image_size, *, resize_mode="crop", orientation=1, image_format=None, jpeg_ratio=None):
+def decode_image(
+    contents, image_size, *, resize_mode="crop", orientation=1, image_format=None, jpeg_ratio=None, max_pixels=None
+):
     """Decodes encoded image bytes to an upright float32 RGB image of ``image_size``.
 
     Works on a scalar string tensor inside ``tf.data.Dataset.map`` and inside a
@@ -230,6 +234,9 @@ def decode_image(contents, image_size, *, resize_mode="crop", orientation=1, ima
             format test; the pipeline knows this from the dataset's checks), else ``None``.
         jpeg_ratio: with ``image_format="jpeg"``, the DCT scale ratio every input
             needs (see :func:`jpeg_scale_ratios`); skips choosing it per image.
+        max_pixels: refuse, before decoding, an image whose header declares more pixels
+            (INVALID_ARGUMENT naming the size and the limit); ``None`` when the inputs were
+            checked already (a dataset's files).
 
     Returns:
         A float32 tensor ``[height, width, 3]`` with pixel values in [0, 255].
@@ -249,6 +256,9 @@ def decode_image(contents, image_size, *, resize_mode="crop", orientation=1, ima
         orientation = tf.cast(orientation, tf.int32)
         transposed = (orientation >= 5) & (orientation <= 8)
     pad = resize_mode == "pad"
+    if max_pixels is not None:
+        with tf.control_dependencies([check_pixels(contents, max_pixels)]):
+            contents = tf.identity(contents)
 
     def jpeg():
         # Decoded straight into the crop window, DCT-downscaled so that less than 2x

@@ -15,7 +15,9 @@ Signatures (``saved_model_cli show --dir BASE_PATH/1 --all`` lists them):
 * ``serving_default``: ``image_bytes`` (string ``[-1]``, encoded JPEG/PNG/GIF/BMP/WebP files)
   -> ``scores`` (float ``[-1, C]`` probabilities) and ``classes`` (string ``[-1]``, top label).
   Decoding and resizing run in the graph through
-  :func:`keras_cvcls.data.decode.decode_image`, the function the training pipeline uses.
+  :func:`keras_cvcls.data.decode.decode_image`, the function the training pipeline uses. An
+  image whose header declares more than ``DEFAULT_MAX_PIXELS`` pixels (datasets' limit, about
+  89.5 megapixels) is refused before decoding, with INVALID_ARGUMENT naming size and limit.
 * ``predict_images``: ``images`` (float ``[-1, H, W, 3]``, pixel values 0-255) -> the same outputs.
 * ``labels``: ``class_ids`` (int64 ``[-1]``) -> ``labels`` (string ``[-1]``); clients read the
   class map through it (``class_ids = range(C)``).
@@ -212,6 +214,7 @@ def _build_archive(classifier, labels_file, image_size, resize_mode):
     import tensorflow as tf
 
     from keras_cvcls.data.decode import decode_image
+    from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS
 
     classifier = _inference_form(classifier)
 
@@ -238,7 +241,9 @@ def _build_archive(classifier, labels_file, image_size, resize_mode):
 
     def serving_default(image_bytes):
         images = tf.map_fn(
-            lambda contents: decode_image(contents, (height, width), resize_mode=resize_mode, orientation=None),
+            lambda contents: decode_image(
+                contents, (height, width), resize_mode=resize_mode, orientation=None, max_pixels=DEFAULT_MAX_PIXELS
+            ),
             image_bytes,
             fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32),
         )

@@ -3,8 +3,12 @@
 A :class:`ModelManager` polls each model's base path, loads the versions its version policy
 asks for (``latest`` N, ``all``, ``specific``), and unloads the others **only once a wanted
 version is available** (TF Serving's availability-preserving policy), so a new version never
-leaves a gap. A version that fails to load is retried ``max_num_load_retries`` times, then
-shown as ``END`` with its error in the model status, while the versions already serving stay.
+leaves a gap. A version is loaded once its files are unchanged between two looks (a folder
+still being copied waits), and serves only once :func:`~keras_cvcls.serving.version_check.check_version`
+passes (labels as many as score columns, the signatures present); a version refused so is
+shown as ``END`` with the reason in the model status until its files change. A version that
+fails to load is retried ``max_num_load_retries`` times, then shown as ``END`` with its error,
+while the versions already serving stay.
 
 Version states are TF Serving's: ``START``, ``LOADING``, ``AVAILABLE``, ``UNLOADING``, ``END``.
 """
@@ -17,6 +21,7 @@ import time
 
 from keras_cvcls.serving.loaded_version import LoadedVersion
 from keras_cvcls.serving.status import Code, ServingError, invalid_argument, not_found
+from keras_cvcls.serving.version_check import check_version, folder_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +34,8 @@ class VersionState:
     error: ServingError = None
     attempts: int = 0
     next_retry: float = 0.0
-    failed: bool = False  # load failed for good while the folder stays on disk
+    failed: bool = False  # load failed for good while the folder's files stay as they are
+    fingerprint: tuple = None  # the folder's files when last seen (version_check.folder_fingerprint)
 
 
 class _Model:
@@ -37,6 +43,17 @@ class _Model:
         self.config = config
         self.states = {}  # version -> VersionState (END versions stay, as TF Serving's monitor keeps them)
         self.serving = {}  # version -> LoadedVersion (AVAILABLE)
+        self.aspired = set()  # the versions the policy wants, as of the last poll
+
+    def aspire(self, on_disk):
+        """The versions the policy wants among those on disk that have not failed for good.
+
+        A refused latest version so leaves the policy to the version below it: a server
+        started beside a half-written version serves the one before.
+        """
+        failed = {v for v, state in self.states.items() if state.failed}
+        self.aspired = self.config.aspired(set(on_disk) - failed)
+        return self.aspired
 
 
 def _labelled_version(model, version, label):
@@ -63,6 +80,8 @@ class ModelManager:
         load_retry_interval: seconds between retries.
         enable_warmup: replay ``assets.extra/tf_serving_warmup_requests`` before a version
             becomes available.
+        settle_seconds: at :meth:`start` and :meth:`reload_config`, how long the versions
+            found must stay unchanged before they load (later, the poll interval).
 
     Example:
         >>> manager = ModelManager([ModelConfig("flowers", "models/flowers")]).start()
@@ -71,7 +90,14 @@ class ModelManager:
     """
 
     def __init__(
-        self, models, *, poll_seconds=1.0, max_num_load_retries=5, load_retry_interval=60.0, enable_warmup=True
+        self,
+        models,
+        *,
+        poll_seconds=1.0,
+        max_num_load_retries=5,
+        load_retry_interval=60.0,
+        enable_warmup=True,
+        settle_seconds=0.25,
     ):
         self._models = {}
         self._lock = threading.RLock()
@@ -81,6 +107,7 @@ class ModelManager:
         self.max_num_load_retries = int(max_num_load_retries)
         self.load_retry_interval = float(load_retry_interval)
         self.enable_warmup = enable_warmup
+        self.settle_seconds = float(settle_seconds)
         self._set_models(models)
 
     def _set_models(self, models):
@@ -115,11 +142,11 @@ class ModelManager:
     def reload_config(self, models):
         """Replaces the model list (ModelService.HandleReloadConfigRequest); loads what is new."""
         self._set_models(models)
-        self.poll_once()
+        self._poll_settled()
 
     def start(self):
         """Loads what each policy asks for, then keeps polling in a background thread."""
-        self.poll_once()
+        self._poll_settled()
         if self.poll_seconds > 0 and self._thread is None:
             self._thread = threading.Thread(target=self._poll_loop, name="keras-cvcls-model-poller", daemon=True)
             self._thread.start()
@@ -138,6 +165,17 @@ class ModelManager:
             except Exception:  # keep polling: a transient file-system error must not stop serving
                 log.exception("polling model base paths failed")
 
+    def _poll_settled(self, looks=4):
+        """Polls until no wanted version waits for another look (``settle_seconds`` apart, at most ``looks``)."""
+        for look in range(looks):
+            if look:
+                time.sleep(self.settle_seconds)
+            self.poll_once()
+            with self._lock:
+                looking = [model.states.get(v) for model in self._models.values() for v in model.aspired]
+                if not any(state is None or state.state == "START" for state in looking):
+                    return
+
     def poll_once(self):
         """Scans every base path once, loading and unloading versions as the policies say."""
         from keras_cvcls.export.saved_model import list_versions
@@ -147,51 +185,84 @@ class ModelManager:
         for model in models:
             if self._stop.is_set():
                 return
-            on_disk = set(list_versions(model.config.base_path))
-            aspired = model.config.aspired(on_disk)
+            on_disk = list_versions(model.config.base_path)
             with self._lock:
-                for version, state in model.states.items():
-                    if state.failed and version not in on_disk:
-                        state.failed = False  # removed: a folder of that name may be loaded again
+                refused = [v for v, state in model.states.items() if state.failed and v in on_disk]
+            for version in refused:
+                self._look(model, version)  # changed files make it a candidate again
+            with self._lock:
+                aspired = model.aspire(on_disk)
             for version in sorted(aspired, reverse=True):
                 self._maybe_load(model, version)
             with self._lock:
+                aspired = model.aspire(on_disk)  # without the versions refused just now
                 if any(v in model.serving for v in aspired):
                     for version in list(model.serving):
                         if version not in aspired:
                             self._unload(model, version)
 
+    def _look(self, model, version):
+        """The version's state and its files' fingerprint if they are unchanged since the last look.
+
+        A new or changed version starts over (START, no error, no failed attempts); it is
+        loaded at the next look that finds its files unchanged. Returns ``(state, None)`` then.
+        """
+        fingerprint = folder_fingerprint(os.path.join(model.config.base_path, str(version)))
+        with self._lock:
+            state = model.states.setdefault(version, VersionState())
+            if fingerprint is not None and fingerprint == state.fingerprint:
+                return state, fingerprint
+            state.fingerprint, state.state, state.error = fingerprint, "START", None
+            state.attempts, state.next_retry, state.failed = 0, 0.0, False
+            return state, None
+
     def _maybe_load(self, model, version):
-        now = time.monotonic()
+        path = os.path.join(model.config.base_path, str(version))
         with self._lock:
             if version in model.serving:
                 return
-            state = model.states.setdefault(version, VersionState())
-            if state.failed or (state.state == "LOADING" and now < state.next_retry):
+        state, fingerprint = self._look(model, version)
+        now = time.monotonic()
+        with self._lock:
+            if fingerprint is None or state.failed or (state.state == "LOADING" and now < state.next_retry):
                 return
             state.state = "LOADING"
             state.error = None
             state.attempts += 1
-        path = os.path.join(model.config.base_path, str(version))
         log.info("Loading servable: {name: %s version: %d}", model.config.name, version)
+        refused = None
         try:
             loaded = LoadedVersion(model.config.name, version, path)
-            if self.enable_warmup:
-                loaded.warm_up()
+            try:
+                check_version(loaded)
+            except ServingError as e:
+                refused = e
+            else:
+                if self.enable_warmup:
+                    loaded.warm_up()
         except ServingError as e:
             error = e
         except Exception as e:  # an unexpected loader failure is reported in the status, not raised
             error = ServingError(Code.UNKNOWN, f"{type(e).__name__}: {e}")
         else:
+            changed = folder_fingerprint(path) != fingerprint
             with self._lock:
-                model.serving[version] = loaded
-                state.state, state.error, state.attempts = "AVAILABLE", None, 0
-            log.info("Successfully loaded servable version {name: %s version: %d}", model.config.name, version)
+                if changed:  # written to while it loaded: look again
+                    state.state, state.fingerprint = "START", None
+                    log.info("Servable {name: %s version: %d} changed while loading", model.config.name, version)
+                elif refused is not None:  # for good, until its files change
+                    state.state, state.error, state.failed = "END", refused, True
+                    log.error("Not serving {name: %s version: %d}: %s", model.config.name, version, refused.message)
+                else:
+                    model.serving[version] = loaded
+                    state.state, state.error, state.attempts = "AVAILABLE", None, 0
+                    log.info("Successfully loaded servable version {name: %s version: %d}", model.config.name, version)
             return
         log.error("Loading servable: {name: %s version: %d} failed: %s", model.config.name, version, error.message)
         with self._lock:
+            state.error = error
             if state.attempts > self.max_num_load_retries:
-                state.state, state.error, state.failed = "END", error, True
+                state.state, state.failed = "END", True
             else:
                 state.next_retry = time.monotonic() + self.load_retry_interval
 

@@ -8,17 +8,20 @@ Routes are matched with TF Serving's own regular expressions on the raw path:
 
 Errors are ``{"error": "..."}`` with TF Serving's HTTP status for the error's code. The server
 runs on its own event loop in a background thread; the JSON work runs on a thread pool so the
-loop only moves bytes.
+loop only moves bytes. The request timeout covers the whole request: reading the JSON into
+tensors (which stops itself at the deadline), the prediction and writing the response.
 """
 
 import asyncio
 import logging
 import re
+import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from keras_cvcls.http_thread import AiohttpThread
 from keras_cvcls.serving import json_tensor, protos
+from keras_cvcls.serving.json_dense import check_deadline
 from keras_cvcls.serving.status import Code, ServingError, invalid_argument
 from keras_cvcls.tf_serving_names import SERVING_SIGNATURE
 
@@ -105,6 +108,7 @@ class RestServer:
     async def _handle(self, request):
         from aiohttp import web
 
+        deadline = time.monotonic() + self.timeout if self.timeout else None
         path = request.rel_url.raw_path
         if not _V1_RE.fullmatch(path):
             return web.Response(status=404)  # TF Serving has no handler outside /v1/
@@ -121,7 +125,7 @@ class RestServer:
                         Code.UNIMPLEMENTED,
                         f"{verb} is not supported by the keras-cvcls server (predict signatures only); use :predict",
                     )
-                text = await self._predict(name, version, label, body)
+                text = await self._predict(name, version, label, body, deadline)
             elif request.method == "GET" and (match := _STATUS_RE.fullmatch(path)):
                 name, version, label, subresource = match.groups()
                 name, version, label = _unquote(name), _version(version), _unquote(label)
@@ -143,26 +147,28 @@ class RestServer:
 
         return web.Response(status=status, text=json_tensor.make_json_error(message), content_type=_JSON)
 
-    async def _predict(self, name, version, label, body):
+    async def _predict(self, name, version, label, body, deadline):
         loop = asyncio.get_running_loop()
         # A typical request (a few images, tens of kB) parses in ~0.1 ms: doing that on the event
         # loop costs less than two thread hand-offs. Large bodies go to the thread pool.
         inline = len(body) <= _INLINE_BODY_BYTES
         if inline:
-            future, fmt = self._submit(name, version, label, body)
+            future, fmt = self._submit(name, version, label, body, deadline)
         else:
-            future, fmt = await loop.run_in_executor(self._pool, self._submit, name, version, label, body)
+            submitted = loop.run_in_executor(self._pool, self._submit, name, version, label, body, deadline)
+            future, fmt = await _before(deadline, submitted)
         try:
-            result = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
-        except asyncio.TimeoutError:
+            result = await _before(deadline, asyncio.wrap_future(future))
+        except ServingError:
             future.cancel()
-            raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+            raise
         if inline:
             return json_tensor.make_json_from_tensors(result.outputs, fmt)
-        return await loop.run_in_executor(self._pool, json_tensor.make_json_from_tensors, result.outputs, fmt)
+        written = loop.run_in_executor(self._pool, json_tensor.make_json_from_tensors, result.outputs, fmt)
+        return await _before(deadline, written)
 
-    def _submit(self, name, version, label, body):
-        doc = json_tensor.parse_json(body)
+    def _submit(self, name, version, label, body, deadline):
+        doc = json_tensor.parse_json(body, deadline=deadline)
         resolved = {}
 
         def input_dtypes(signature_name):
@@ -175,5 +181,17 @@ class RestServer:
             return {k: v.dtype for k, v in signature_def.inputs.items()}
 
         allow_fast = b"true" not in body and b"false" not in body
-        signature_name, inputs, fmt = json_tensor.fill_predict_request(doc, input_dtypes, allow_fast=allow_fast)
+        signature_name, inputs, fmt = json_tensor.fill_predict_request(
+            doc, input_dtypes, allow_fast=allow_fast, deadline=deadline
+        )
+        check_deadline(deadline)  # the caller may have answered 504 already: run nothing
         return self.predictor.submit(resolved["servable"], signature_name, inputs), fmt
+
+
+async def _before(deadline, awaitable):
+    """Awaits ``awaitable``; DEADLINE_EXCEEDED when ``deadline`` (``time.monotonic()``) comes first."""
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except asyncio.TimeoutError:
+        raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None

@@ -63,7 +63,9 @@ class ModelServer:
         enable_batching: batch concurrent requests (off by default, as in TF Serving).
         batching_parameters: ``BatchingOptions``, a dict of its fields, or the path of a
             ``BatchingParameters`` text proto; implies ``enable_batching``.
-        file_system_poll_wait_seconds: how often base paths are polled for new versions.
+        file_system_poll_wait_seconds: how often base paths are polled for new versions; a new
+            version loads once its files are unchanged between two polls, and serves once it
+            passes :func:`~keras_cvcls.serving.version_check.check_version`.
         max_num_load_retries: retries of a failed version load before it is given up.
         load_retry_interval_s: seconds between load retries.
         enable_model_warmup: replay ``assets.extra/tf_serving_warmup_requests`` at load.
