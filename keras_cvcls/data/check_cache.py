@@ -14,7 +14,7 @@ import os
 from keras_cvcls.data.json_files import write_json_atomic
 
 CHECK_CACHE_FILENAME = "checks.json"
-FORMAT_VERSION = 2  # 1 keyed entries by size and mtime
+FORMAT_VERSION = 2  # version 1 kept "entries" keyed by size and mtime (a new key: older versions re-check, not crash)
 DIGEST_CHUNK_BYTES = 64 * 1024
 
 
@@ -53,7 +53,7 @@ class CheckCache:
                 with open(path, encoding="utf-8") as f:
                     data = json.load(f)
                 if data.get("version") == FORMAT_VERSION and data.get("max_pixels") == max_pixels:
-                    self.entries = dict(data.get("entries", {}))
+                    self.entries = dict(data.get("images", {}))
             except (OSError, ValueError, AttributeError):
                 self.entries = {}
 
@@ -73,6 +73,6 @@ class CheckCache:
         if not (self.path and self.dirty):
             return
         try:
-            write_json_atomic(self.path, {"version": FORMAT_VERSION, "max_pixels": self.max_pixels, "entries": self.entries})
+            write_json_atomic(self.path, {"version": FORMAT_VERSION, "max_pixels": self.max_pixels, "images": self.entries})
         except OSError:
             pass  # a read-only data folder only costs a re-check next time
