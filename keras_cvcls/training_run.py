@@ -397,11 +397,6 @@ class TrainingRun:
 
     # ---------------------------------------------------------------- training
     def _train_options(self, options):
-        owned = sorted(set(options) & set(_RUN_OWNED))
-        if owned:
-            raise ValueError(
-                f"The run sets {owned} itself (its test split and RUN_DIR/{LOGS_DIR}). Received: {owned[0]}=..."
-            )
         return {"validation_data": self.split[1], "tensorboard_logdir": self.logs_dir, "seed": self.seed, **options}
 
     def _progress_path(self):
@@ -501,11 +496,6 @@ class TrainingRun:
         """Records the training call's options; once an epoch is backed up, refuses other ones."""
         if self.partial_dir is None:
             return
-        owned = sorted(set(options) & set(_RUN_OWNED))
-        if owned:
-            raise ValueError(
-                f"The run sets {owned} itself (its test split and RUN_DIR/{LOGS_DIR}). Received: {owned[0]}=..."
-            )
         given = {"recipe": recipe, **_recordable(options)}
         if self._options.get("train") is not None and os.path.isfile(self._progress_path()):
             _refuse_other_options(self._options["train"], given, "trained", self.partial_dir)
@@ -516,6 +506,11 @@ class TrainingRun:
         from keras_cvcls.training.run_progress import RunProgress
 
         _check_choice("on_bad_image", on_bad_image, ON_BAD_IMAGE)
+        owned = sorted(set(options) & set(_RUN_OWNED))
+        if owned:
+            raise ValueError(
+                f"The run sets {owned} itself (its test split and RUN_DIR/{LOGS_DIR}). Received: {owned[0]}=..."
+            )
         self._record_training(recipe, options)
         initial_weights = self.model.get_weights()
         start = time.perf_counter()
