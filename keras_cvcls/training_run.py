@@ -803,7 +803,7 @@ def train_run(
     model = run.model
     if run.resumed:
         log(f"Resuming the interrupted run in {run.partial_dir} from its last finished epoch")
-    log(f"{len(train) + (len(test) if val_dir else 0)} images, labels {model.labels}; train {len(train)}, test {len(test)}")
+    log(f"{len(train) + len(test)} images, labels {model.labels}; train {len(train)}, test {len(test)}")
     log(f"{backbone} ({model.weights_source} weights) at {model.image_size[0]}x{model.image_size[1]}, recipe {recipe}")
     if recipe == "fine-tune":
         history = run.fine_tune(on_bad_image=on_bad_image, **training)
