@@ -10,7 +10,6 @@ epoch is backed up there (``keras.callbacks.BackupAndRestore`` and
 finished epoch (``if_exists="resume"``, ``keras-cvcls train --resume``).
 """
 
-import json
 import math
 import os
 import shutil
@@ -41,6 +40,7 @@ from keras_cvcls.run_folder import (
     write_cached_scores,
     write_json,
 )
+from keras_cvcls.run_options import check_target, create_arguments, recordable, refuse_other_options
 
 RECIPES = ("fine-tune", "full")
 IF_EXISTS = ("error", "resume", "overwrite")
@@ -50,49 +50,10 @@ FULL_DEFAULTS = {"epochs": 15, "lr": "0.01x7,0.001x7,0.0001", "augment": "standa
 FINE_TUNE_DEFAULTS = {"epochs": 3, "lr": None, "augment": "light"}
 # What the run sets itself in ImageClassifier.fine_tune / fit.
 _RUN_OWNED = ("validation_data", "tensorboard_logdir")
-# Training options that do not change what is trained: a resumed run may give others.
-_NOT_RECORDED = ("verbose", "callbacks")
 
 
 def _finite_or_none(values):
     return [float(v) if v is not None and math.isfinite(v) else None for v in values]
-
-
-def _recordable(options):
-    """The options as JSON values, those that are not (callables, callbacks) left out."""
-    recorded = {}
-    for key, value in options.items():
-        if key in _NOT_RECORDED:
-            continue
-        try:
-            recorded[key] = json.loads(json.dumps(value, allow_nan=False))
-        except (TypeError, ValueError):
-            continue
-    return recorded
-
-
-def _refuse_other_options(recorded, given, what, where):
-    """Raises ``ValueError`` naming every option that differs between a run's record and a resumption."""
-    different = [
-        f"{key}: was {recorded.get(key)!r}, now {given.get(key)!r}"
-        for key in sorted(set(recorded) | set(given))
-        if recorded.get(key) != given.get(key)
-    ]
-    if different:
-        raise ValueError(
-            f"The run in {where} was {what} with other options; resume it with the same ones, or start over with "
-            f"if_exists='overwrite' (keras-cvcls train --overwrite). Received: {'; '.join(different)}"
-        )
-
-
-def _create_arguments(data_dir, val_dir, test_size, seed, backbone, weights, image_size, dropout, precision):
-    """What ``options.json`` records of :meth:`TrainingRun.create`'s arguments."""
-    return _recordable({
-        "data_dir": os.path.abspath(data_dir), "val_dir": os.path.abspath(val_dir) if val_dir else None,
-        "test_size": None if val_dir else test_size, "seed": seed, "backbone": backbone,
-        "weights": os.fspath(weights) if weights is not None else None, "image_size": image_size,
-        "dropout": dropout, "precision": precision,
-    })
 
 
 def _check_choice(name, value, choices):
@@ -195,11 +156,11 @@ class TrainingRun:
             raise ValueError(f"test_size must be a number between 0 and 1. Received: test_size={test_size!r}")
         run_dir = os.path.abspath(os.fspath(run_dir))
         partial = partial_dir(run_dir)
-        arguments = _create_arguments(data_dir, val_dir, test_size, seed, backbone, weights, image_size, dropout, precision)
-        if cls._check_target(run_dir, partial, if_exists):  # resume the interrupted run
+        arguments = create_arguments(data_dir, val_dir, test_size, seed, backbone, weights, image_size, dropout, precision)
+        if check_target(run_dir, partial, if_exists):  # resume the interrupted run
             options = read_json(os.path.join(partial, OPTIONS_FILE))
             recorded = {k: v for k, v in options["create"].items() if k != "labels"}
-            _refuse_other_options(recorded, arguments, "made", partial)
+            refuse_other_options(recorded, arguments, "made", partial)
             run = cls(run_dir, read_json(os.path.join(partial, SPLIT_FILE)), partial_dir=partial, options=options)
             train, _ = run.split
             if list(train.labels) != options["create"]["labels"]:
@@ -251,35 +212,6 @@ class TrainingRun:
                 f"Received: run_dir={run_dir!r}"
             ) from None
         return cls(run_dir, split_info, model=model, datasets=(train, test), partial_dir=partial, options=options)
-
-    @staticmethod
-    def _check_target(run_dir, partial, if_exists):
-        """Refuses a taken ``run_dir`` as ``if_exists`` says; returns True when an interrupted run is to be resumed."""
-        state = target_state(run_dir)
-        interrupted = is_resumable(partial)
-        if state == "other":
-            raise ValueError(
-                "The run folder exists and is not a training run; keras-cvcls never writes into, or replaces, "
-                f"other files. Choose a new or empty folder. Received: run_dir={run_dir!r}"
-            )
-        if if_exists == "error" and interrupted:
-            raise ValueError(
-                f"An interrupted run of this folder is in {partial}. Continue it from its last finished epoch with "
-                "if_exists='resume' (keras-cvcls train --resume), or start over with if_exists='overwrite' "
-                f"(--overwrite). Received: run_dir={run_dir!r}"
-            )
-        if if_exists == "error" and state == "run":
-            raise ValueError(
-                "The run folder already holds a training run. Replace it with if_exists='overwrite' "
-                "(keras-cvcls train --overwrite: the old run stays as it is until the new one is complete), "
-                f"or choose another folder. Received: run_dir={run_dir!r}"
-            )
-        if if_exists == "resume" and state == "run" and not interrupted:
-            raise ValueError(
-                "The run in this folder is complete: there is nothing to resume. Load it with TrainingRun.load, "
-                f"or train it again with if_exists='overwrite'. Received: run_dir={run_dir!r}"
-            )
-        return if_exists == "resume" and interrupted
 
     @classmethod
     def load(cls, run_dir, *, data_dir=None):
@@ -496,9 +428,9 @@ class TrainingRun:
         """Records the training call's options; once an epoch is backed up, refuses other ones."""
         if self.partial_dir is None:
             return
-        given = {"recipe": recipe, **_recordable(options)}
+        given = {"recipe": recipe, **recordable(options)}
         if self._options.get("train") is not None and os.path.isfile(self._progress_path()):
-            _refuse_other_options(self._options["train"], given, "trained", self.partial_dir)
+            refuse_other_options(self._options["train"], given, "trained", self.partial_dir)
         self._options["train"] = given
         write_json(self._path(OPTIONS_FILE), self._options)
 
@@ -791,10 +723,10 @@ def train_run(
     if if_exists == "resume" and target_state(out) == "run" and not is_resumable(partial_dir(out)):
         run = TrainingRun.load(out)
         options = read_json(run._path(OPTIONS_FILE)) if os.path.isfile(run._path(OPTIONS_FILE)) else {}
-        for what, key, given in (("made", "create", _create_arguments(data_dir, **create)),
-                                 ("trained", "train", {"recipe": recipe, **_recordable(training)})):
+        for what, key, given in (("made", "create", create_arguments(data_dir, **create)),
+                                 ("trained", "train", {"recipe": recipe, **recordable(training)})):
             recorded = {k: v for k, v in options.get(key, given).items() if k != "labels"}
-            _refuse_other_options(recorded, given, what, run.run_dir)
+            refuse_other_options(recorded, given, what, run.run_dir)
         log(f"The run in {run.run_dir} is complete: nothing to resume.")
         return _result(run, run.history, recipe, run.model.training_config.get("weights"))
 
