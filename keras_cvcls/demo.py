@@ -42,7 +42,7 @@ def run_demo(out_dir="demo-output", *, images_per_label=60, image_size=96, seed=
     from keras_cvcls.training_run import TrainingRun, train_run
 
     run_dir = os.path.join(out_dir, "run")
-    trained = train_run(data_dir, run_dir, seed=seed)
+    trained = train_run(data_dir, run_dir, seed=seed, if_exists="overwrite")  # a second demo replaces its run
     run = TrainingRun.load(run_dir)
     chance = 1 / len(dataset.labels)
     print(f"eval accuracy per stage (head, then unfrozen epochs): {[round(a, 3) for a in trained['history']['eval_accuracy']]}")

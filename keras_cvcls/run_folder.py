@@ -5,6 +5,7 @@ the folder and everything else goes through it::
 
     RUN_DIR/
       split.json           data folder (and validation folder), seed, test size, train/test image ids
+      options.json         what the run was made with: create's arguments and the training call's
       model/               the saved classifier (load_classifier(RUN_DIR) reads it)
       class_map.json       {"0": label, ...}
       history.json         train_accuracy, eval_accuracy, lr per epoch (+ Keras' logs, recipe, timing)
@@ -12,11 +13,25 @@ the folder and everything else goes through it::
       logs/                TensorBoard logs
       scores.npz           the saved model's scores, by image path (TrainingRun.scores' cache)
       report.html          the HTML report the UI serves
+
+A run is built in ``RUN_DIR.partial/`` beside it and moved into place in one step when it is
+saved (:func:`publish`), so ``RUN_DIR`` holds a complete run or none: a killed run, or a killed
+re-train over a finished one, never leaves a model beside another run's split. While a run is
+built, ``RUN_DIR.partial/backup/`` holds what resuming it needs::
+
+    RUN_DIR.partial/backup/
+      progress.json        the finished epochs' Keras logs and evaluation record (RunProgress)
+      fit-0/, fit-1/       keras.callbacks.BackupAndRestore's folder of each model.fit (weights, optimizer, epoch)
 """
 
+import ctypes
+import errno
 import hashlib
 import json
 import os
+import secrets
+import shutil
+import sys
 
 import numpy as np
 
@@ -24,6 +39,10 @@ from keras_cvcls.data.json_files import write_json_atomic
 
 MODEL_DIR = "model"
 SPLIT_FILE = "split.json"
+OPTIONS_FILE = "options.json"
+PARTIAL_SUFFIX = ".partial"
+BACKUP_DIR = "backup"
+PROGRESS_FILE = "progress.json"
 HISTORY_FILE = "history.json"
 CLASS_MAP_FILE = "class_map.json"
 CURVE_FILE = "training_curve.png"
@@ -59,6 +78,78 @@ def model_stamp(model_dir):
 def is_run_dir(path):
     """True if ``path`` is a training run folder (it has ``split.json``)."""
     return os.path.isfile(os.path.join(os.fspath(path), SPLIT_FILE))
+
+
+def partial_dir(run_dir):
+    """``RUN_DIR.partial``: where the run is built until it is saved."""
+    return os.path.abspath(os.fspath(run_dir)) + PARTIAL_SUFFIX
+
+
+def is_resumable(partial):
+    """True if ``partial`` holds a run in progress that can be resumed (its split, options and backup folder)."""
+    return all(
+        check(os.path.join(partial, name))
+        for check, name in ((os.path.isfile, SPLIT_FILE), (os.path.isfile, OPTIONS_FILE), (os.path.isdir, BACKUP_DIR))
+    )
+
+
+def target_state(run_dir):
+    """What ``run_dir`` holds now: ``"absent"``, ``"empty"`` (an empty folder), ``"run"`` (a training run)
+    or ``"other"`` (anything else, never replaced)."""
+    if not os.path.lexists(run_dir):
+        return "absent"
+    if os.path.isdir(run_dir) and not os.path.islink(run_dir):
+        if not os.listdir(run_dir):
+            return "empty"
+        if is_run_dir(run_dir):
+            return "run"
+    return "other"
+
+
+def _exchange(a, b):
+    """Swaps two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where that is unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False  # an old kernel, or a file system without it: two renames instead
+    raise OSError(code, os.strerror(code), b)
+
+
+def publish(built_dir, run_dir):
+    """Moves a finished run folder ``built_dir`` to ``run_dir``, replacing what is there in one step.
+
+    On Linux the old and the new folder are swapped atomically; elsewhere (or on a file
+    system that cannot) the old one is renamed aside first, and for that instant ``run_dir``
+    is missing, never mixed. The old run is deleted afterwards.
+
+    Raises:
+        OSError: when the folders cannot be renamed (``built_dir`` is then left as it was).
+    """
+    built_dir, run_dir = os.path.abspath(built_dir), os.path.abspath(run_dir)
+    if not os.path.lexists(run_dir):
+        os.rename(built_dir, run_dir)
+        return
+    parent, name = os.path.split(run_dir)
+    aside = os.path.join(parent, f".{name}.replaced-{secrets.token_hex(4)}")
+    if _exchange(built_dir, run_dir):
+        os.rename(built_dir, aside)  # built_dir now holds the old run
+    else:
+        os.rename(run_dir, aside)
+        try:
+            os.rename(built_dir, run_dir)
+        except OSError:
+            os.rename(aside, run_dir)
+            raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def read_cached_scores(run_dir):

@@ -2,31 +2,49 @@
 
 :class:`TrainingRun` owns the run folder (its layout is :mod:`keras_cvcls.run_folder`);
 :func:`train_run` makes one in a single call.
+
+A new run is built in ``RUN_DIR.partial`` beside ``RUN_DIR`` and moved into place when it is
+saved, so ``RUN_DIR`` always holds a complete run, or none. While it trains, every finished
+epoch is backed up there (``keras.callbacks.BackupAndRestore`` and
+:class:`~keras_cvcls.training.run_progress.RunProgress`): a killed run resumes from its last
+finished epoch (``if_exists="resume"``, ``keras-cvcls train --resume``).
 """
 
 import math
 import os
+import shutil
 import time
+import warnings
 
 import numpy as np
 
 from keras_cvcls.run_folder import (
+    BACKUP_DIR,
     CLASS_MAP_FILE,
     CURVE_FILE,
     HISTORY_FILE,
     LOGS_DIR,
     MODEL_DIR,
+    OPTIONS_FILE,
+    PROGRESS_FILE,
     REPORT_FILE,
     SPLIT_FILE,
+    is_resumable,
     is_run_dir,
     model_stamp,
+    partial_dir,
+    publish,
     read_cached_scores,
     read_json,
+    target_state,
     write_cached_scores,
     write_json,
 )
+from keras_cvcls.run_options import check_target, create_arguments, recordable, refuse_other_options
 
 RECIPES = ("fine-tune", "full")
+IF_EXISTS = ("error", "resume", "overwrite")
+ON_BAD_IMAGE = ("stop", "skip")
 # The from-scratch ("full") recipe's defaults: cvtk's step learning rates.
 FULL_DEFAULTS = {"epochs": 15, "lr": "0.01x7,0.001x7,0.0001", "augment": "standard"}
 FINE_TUNE_DEFAULTS = {"epochs": 3, "lr": None, "augment": "light"}
@@ -38,16 +56,25 @@ def _finite_or_none(values):
     return [float(v) if v is not None and math.isfinite(v) else None for v in values]
 
 
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}. Received: {name}={value!r}")
+
+
 class TrainingRun:
     """A training run folder: the split, the model, its history and its scores.
 
-    Make one with :meth:`create` (a new run on a data folder) or :meth:`load`
-    (a folder written before, by this class or ``keras-cvcls train``); train it with
-    :meth:`fine_tune` (from pretrained weights) or :meth:`fit` (the "full" recipe),
-    then :meth:`save` it. :func:`train_run` does all of it in one call.
+    Make one with :meth:`create` (a new run on a data folder, or the resumption of an
+    interrupted one) or :meth:`load` (a folder written before, by this class or
+    ``keras-cvcls train``); train it with :meth:`fine_tune` (from pretrained weights) or
+    :meth:`fit` (the "full" recipe), then :meth:`save` it. :func:`train_run` does all of it
+    in one call.
 
     Attributes:
         run_dir: the run folder, absolute.
+        partial_dir: where a new run is built until :meth:`save` moves it to ``run_dir``
+            (``RUN_DIR.partial``); None for a saved or loaded run.
+        resumed: True when :meth:`create` continued an interrupted run.
         data_dir: the data folder the split refers to.
         val_dir: the separate validation folder, or None (the test side is a split of ``data_dir``).
         seed: the split, shuffling and augmentation seed.
@@ -61,8 +88,10 @@ class TrainingRun:
         >>> TrainingRun.load("runs/1").evaluate().compute_accuracy()
     """
 
-    def __init__(self, run_dir, split_info, *, data_dir=None, model=None, datasets=None):
+    def __init__(self, run_dir, split_info, *, data_dir=None, model=None, datasets=None, partial_dir=None, options=None):
         self.run_dir = os.path.abspath(os.fspath(run_dir))
+        self.partial_dir = partial_dir
+        self.resumed = False
         self.data_dir = os.fspath(data_dir) if data_dir is not None else split_info["data_dir"]
         self.val_dir = split_info.get("val_dir")
         self.seed = split_info.get("seed")
@@ -71,6 +100,7 @@ class TrainingRun:
         self.test_ids = list(split_info["test"])
         self._model = model
         self._split = datasets
+        self._options = options  # what the run was made with (OPTIONS_FILE), for a run being built
         self._history = None
         self._history_loaded = model is not None  # a new run has no history file to read
         self._unsaved = False
@@ -79,13 +109,17 @@ class TrainingRun:
     @classmethod
     def create(
         cls, run_dir, data_dir, *, val_dir=None, test_size=0.34, seed=0, backbone="efficientnet_lite0",
-        weights="imagenet", image_size=None, dropout=0.0, precision="auto",
+        weights="imagenet", image_size=None, dropout=0.0, precision="auto", if_exists="error",
     ):
         """Starts a run: reads the data, splits it, builds the model and writes ``split.json``.
 
+        The run is built in ``RUN_DIR.partial`` (beside ``run_dir``); :meth:`save` moves it to
+        ``run_dir`` in one step, replacing a finished run there only then. A kill at any moment
+        leaves ``run_dir`` as it was.
+
         Args:
-            run_dir: the run folder to write (created if needed).
-            data_dir: folder with one subfolder per label.
+            run_dir: the run folder to write: new, empty, or (see ``if_exists``) a finished run.
+            data_dir: folder with one subfolder per label (at least two labels).
             val_dir: a separate validation folder (same labels); default: a stratified
                 ``test_size`` split of ``data_dir``.
             test_size: held-out fraction when ``val_dir`` is not given, 0 < test_size < 1.
@@ -97,12 +131,20 @@ class TrainingRun:
             precision: ``"auto"`` (the fastest accurate one for this machine: see
                 :mod:`keras_cvcls.models.precision`), ``"float32"``, ``"mixed_bfloat16"`` or
                 ``"mixed_float16"``.
+            if_exists: what to do when ``run_dir`` already holds a run, or an interrupted one
+                is in ``RUN_DIR.partial``: ``"error"`` (default) refuses; ``"overwrite"`` starts
+                a new run, which replaces the old one when it is saved; ``"resume"`` continues
+                the interrupted run from its last finished epoch (the same arguments, and the
+                same training options, are required; with no interrupted run it starts one).
+                A folder holding anything but a run is never written into.
 
         Returns:
-            A :class:`TrainingRun` with an untrained model.
+            A :class:`TrainingRun` with an untrained model (or, resumed, one the training call
+            restores from the backup).
 
         Raises:
-            ValueError: On a bad folder or argument.
+            ValueError: On a bad folder or argument, a ``run_dir`` that is taken, a data folder
+                with fewer than two labels, or a resumption with other arguments.
             WeightsUnavailableError: If the requested weights cannot be had.
 
         Example:
@@ -111,9 +153,37 @@ class TrainingRun:
         from keras_cvcls.data import ClassificationDataset
         from keras_cvcls.models import ImageClassifier
 
+        _check_choice("if_exists", if_exists, IF_EXISTS)
         if val_dir is None and (isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0 < test_size < 1):
             raise ValueError(f"test_size must be a number between 0 and 1. Received: test_size={test_size!r}")
+        run_dir = os.path.abspath(os.fspath(run_dir))
+        partial = partial_dir(run_dir)
+        arguments = create_arguments(data_dir, val_dir, test_size, seed, backbone, weights, image_size, dropout, precision)
+        if check_target(run_dir, partial, if_exists):  # resume the interrupted run
+            options = read_json(os.path.join(partial, OPTIONS_FILE))
+            recorded = {k: v for k, v in options["create"].items() if k != "labels"}
+            refuse_other_options(recorded, arguments, "made", partial)
+            run = cls(run_dir, read_json(os.path.join(partial, SPLIT_FILE)), partial_dir=partial, options=options)
+            train, _ = run.split
+            if list(train.labels) != options["create"]["labels"]:
+                raise ValueError(
+                    f"The data folder's labels changed since the run started, so it cannot be resumed; start over "
+                    f"with if_exists='overwrite' (--overwrite). Received: labels={train.labels!r}, "
+                    f"labels when the run started={options['create']['labels']!r}"
+                )
+            run._model = ImageClassifier(
+                train.labels, backbone, weights=weights, image_size=image_size, dropout=dropout, precision=precision,
+            )
+            run._history_loaded, run.resumed = True, True
+            return run
+
         dataset = ClassificationDataset.from_directory(data_dir)
+        if len(dataset.labels) < 2:
+            raise ValueError(
+                f"Training needs images of at least two labels (one subfolder per label), and {data_dir} has "
+                f"{len(dataset.labels)}: add a folder of images for each other label. "
+                f"Received: labels={dataset.labels!r} ({len(dataset)} images)"
+            )
         if val_dir is not None:
             train, test = dataset, ClassificationDataset.from_directory(val_dir).with_labels(dataset.labels)
         else:
@@ -123,16 +193,27 @@ class TrainingRun:
             dataset.labels, backbone, weights=weights, image_size=image_size, dropout=dropout, precision=precision,
         )
         split_info = {
-            "data_dir": os.path.abspath(data_dir),
-            "val_dir": os.path.abspath(val_dir) if val_dir else None,
+            "data_dir": arguments["data_dir"],
+            "val_dir": arguments["val_dir"],
             "seed": seed,
-            "test_size": None if val_dir else test_size,
+            "test_size": arguments["test_size"],
             "train": [r.id for r in train.images],
             "test": [r.id for r in test.images],
         }
-        os.makedirs(run_dir, exist_ok=True)
-        write_json(os.path.join(run_dir, SPLIT_FILE), split_info)
-        return cls(run_dir, split_info, model=model, datasets=(train, test))
+        options = {"create": {**arguments, "labels": list(dataset.labels)}}
+        try:
+            if os.path.lexists(partial):
+                shutil.rmtree(partial)  # overwrite: start over; or what a kill left before the run began
+            os.makedirs(os.path.join(partial, BACKUP_DIR))
+            write_json(os.path.join(partial, OPTIONS_FILE), options)
+            write_json(os.path.join(partial, SPLIT_FILE), split_info)
+        except OSError as e:
+            raise ValueError(
+                f"Cannot write the run folder: {e.strerror} ({e.filename}). The run is built beside it, in "
+                f"{os.path.basename(partial)}, and then renamed: choose a folder whose parent you can write to. "
+                f"Received: run_dir={run_dir!r}"
+            ) from None
+        return cls(run_dir, split_info, model=model, datasets=(train, test), partial_dir=partial, options=options)
 
     @classmethod
     def load(cls, run_dir, *, data_dir=None):
@@ -152,6 +233,13 @@ class TrainingRun:
             >>> train, test = TrainingRun.load("runs/1").split
         """
         if not is_run_dir(run_dir):
+            partial = partial_dir(run_dir)
+            if is_resumable(partial):
+                raise ValueError(
+                    f"The run is not finished: it was interrupted, or is still training, in {partial}. Resume it "
+                    "with keras-cvcls train --resume (TrainingRun.create(..., if_exists='resume')). "
+                    f"Received: run_dir={os.fspath(run_dir)!r}"
+                )
             raise ValueError(
                 f"Not a training run folder (no {SPLIT_FILE}; keras-cvcls train writes one). "
                 f"Received: run_dir={os.fspath(run_dir)!r}"
@@ -160,7 +248,7 @@ class TrainingRun:
 
     # ------------------------------------------------------------------- paths
     def _path(self, name):
-        return os.path.join(self.run_dir, name)
+        return os.path.join(self.partial_dir or self.run_dir, name)
 
     @property
     def name(self):
@@ -169,12 +257,12 @@ class TrainingRun:
 
     @property
     def model_dir(self):
-        """``RUN_DIR/model``."""
+        """``RUN_DIR/model`` (in ``RUN_DIR.partial`` until the run is saved)."""
         return self._path(MODEL_DIR)
 
     @property
     def logs_dir(self):
-        """``RUN_DIR/logs`` (TensorBoard)."""
+        """``RUN_DIR/logs`` (TensorBoard; in ``RUN_DIR.partial`` until the run is saved)."""
         return self._path(LOGS_DIR)
 
     @property
@@ -243,20 +331,34 @@ class TrainingRun:
 
     # ---------------------------------------------------------------- training
     def _train_options(self, options):
-        owned = sorted(set(options) & set(_RUN_OWNED))
-        if owned:
-            raise ValueError(
-                f"The run sets {owned} itself (its test split and RUN_DIR/{LOGS_DIR}). Received: {owned[0]}=..."
-            )
         return {"validation_data": self.split[1], "tensorboard_logdir": self.logs_dir, "seed": self.seed, **options}
 
-    def fine_tune(self, **options):
+    def _progress_path(self):
+        return os.path.join(self.partial_dir, BACKUP_DIR, PROGRESS_FILE) if self.partial_dir else None
+
+    def _backup_callbacks(self, progress, fit_index):
+        """RunProgress, then (for a run being built) BackupAndRestore of the ``fit_index``-th ``model.fit``."""
+        import keras
+
+        if self.partial_dir is None:
+            return [progress]
+        backup = os.path.join(self.partial_dir, BACKUP_DIR, f"fit-{fit_index}")
+        # The backup folder is removed when the run is saved, not when one fit of several ends.
+        return [progress, keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False)]
+
+    def fine_tune(self, *, on_bad_image="stop", **options):
         """Trains with the transfer-learning recipe (:meth:`ImageClassifier.fine_tune`) on the train split.
 
         The test split is the validation data, TensorBoard logs go to ``RUN_DIR/logs``
-        and the run's seed is used unless ``seed`` is given.
+        and the run's seed is used unless ``seed`` is given. Each unfrozen epoch is backed up
+        (see :meth:`create`'s ``if_exists="resume"``).
 
         Args:
+            on_bad_image: what to do when an image that passed its check no longer decodes (it
+                changed during training): ``"stop"`` (default) raises an
+                :class:`~keras_cvcls.data.ImageValidationError` naming it (the run can be resumed
+                after the file is replaced or removed); ``"skip"`` warns, naming it, leaves it
+                out, and continues from the last finished epoch.
             **options: :meth:`ImageClassifier.fine_tune`'s options (``epochs``, ``unfreeze``,
                 ``lr``, ``lr_per_epoch``, ``momentum``, ``batch_size``, ``augment``, ...).
 
@@ -264,14 +366,21 @@ class TrainingRun:
             :attr:`history`.
 
         Raises:
-            ValueError: For ``validation_data`` or ``tensorboard_logdir`` (the run's own), or
-                a bad option.
+            ValueError: For ``validation_data`` or ``tensorboard_logdir`` (the run's own), a
+                bad option, or options other than those of the interrupted run being resumed.
+            ImageValidationError: With ``on_bad_image="stop"``, for images that went bad.
         """
-        return self._train("fine-tune", lambda: self.model.fine_tune(self.split[0], **self._train_options(options)))
+
+        def train(progress):
+            run_options = self._train_options(options)
+            run_options["callbacks"] = [*(run_options.get("callbacks") or []), *self._backup_callbacks(progress, 0)]
+            return self.model.fine_tune(self.split[0], **run_options)
+
+        return self._train("fine-tune", train, options, on_bad_image)
 
     def fit(
         self, *, epochs=FULL_DEFAULTS["epochs"], lr_per_epoch=FULL_DEFAULTS["lr"], momentum=0.9, batch_size=32,
-        augment=FULL_DEFAULTS["augment"], warmup_epochs=0, **options,
+        augment=FULL_DEFAULTS["augment"], warmup_epochs=0, on_bad_image="stop", **options,
     ):
         """Trains with the "full" recipe: the whole network, SGD with momentum and cvtk's step learning rates.
 
@@ -282,6 +391,7 @@ class TrainingRun:
             batch_size: minibatch size.
             augment: augmentation preset.
             warmup_epochs: epochs with a frozen backbone first.
+            on_bad_image: ``"stop"`` or ``"skip"``, as in :meth:`fine_tune`.
             **options: other :meth:`ImageClassifier.fit` options for a dataset (``cache``,
                 ``verbose``, ``callbacks``, ...).
 
@@ -294,49 +404,122 @@ class TrainingRun:
 
         if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < epochs:
             raise ValueError(f"warmup_epochs must be an int in [0, epochs). Received: warmup_epochs={warmup_epochs!r}")
-        options = self._train_options(dict(batch_size=batch_size, augment=augment, **options))
-        options["callbacks"] = [StepLR(lr_per_epoch), *(options.get("callbacks") or [])]
+        recorded = dict(
+            epochs=epochs, lr_per_epoch=lr_per_epoch, momentum=momentum, batch_size=batch_size, augment=augment,
+            warmup_epochs=warmup_epochs, **options,
+        )
         model = self.model
 
-        def train():
-            # SGD with cvtk's per-epoch rates; a frozen-backbone warm-up needs a compile of its own.
-            merged = keras.callbacks.History()
-            merged.history = {}
-            for frozen, first, last in ((True, 0, warmup_epochs), (False, warmup_epochs, epochs)):
-                if last > first:
-                    model.backbone.trainable = not frozen
-                    model.compile(optimizer=keras.optimizers.SGD(momentum=momentum))
-                    history = model.fit(self.split[0], initial_epoch=first, epochs=last, **options)
-                    for k, vals in history.history.items():
-                        merged.history.setdefault(k, []).extend(float(v) for v in vals)
+        def train(progress):
+            # SGD with cvtk's per-epoch rates; a frozen-backbone warm-up needs a compile (and a fit) of its own.
+            run_options = self._train_options(dict(batch_size=batch_size, augment=augment, **options))
+            callbacks = [StepLR(lr_per_epoch), *(run_options.pop("callbacks", None) or [])]
+            phases = [(True, 0, warmup_epochs), (False, warmup_epochs, epochs)]
+            for index, (frozen, first, last) in enumerate(phase for phase in phases if phase[2] > phase[1]):
+                model.backbone.trainable = not frozen
+                model.compile(optimizer=keras.optimizers.SGD(momentum=momentum))
+                model.fit(
+                    self.split[0], initial_epoch=first, epochs=last,
+                    callbacks=[*callbacks, *self._backup_callbacks(progress, index)], **run_options,
+                )
             model.backbone.trainable = True
-            return merged
 
-        return self._train("full", train)
+        return self._train("full", train, recorded, on_bad_image)
 
-    def _train(self, recipe, train):
+    def _record_training(self, recipe, options):
+        """Records the training call's options; once an epoch is backed up, refuses other ones."""
+        if self.partial_dir is None:
+            return
+        given = {"recipe": recipe, **recordable(options)}
+        if self._options.get("train") is not None and os.path.isfile(self._progress_path()):
+            refuse_other_options(self._options["train"], given, "trained", self.partial_dir)
+        self._options["train"] = given
+        write_json(self._path(OPTIONS_FILE), self._options)
+
+    def _train(self, recipe, train, options, on_bad_image):
+        from keras_cvcls.training.run_progress import RunProgress
+
+        _check_choice("on_bad_image", on_bad_image, ON_BAD_IMAGE)
+        owned = sorted(set(options) & set(_RUN_OWNED))
+        if owned:
+            raise ValueError(
+                f"The run sets {owned} itself (its test split and RUN_DIR/{LOGS_DIR}). Received: {owned[0]}=..."
+            )
+        self._record_training(recipe, options)
+        initial_weights = self.model.get_weights()
         start = time.perf_counter()
-        result = train()
+        while True:
+            progress = RunProgress(self._progress_path(), self.model)
+            try:
+                train(progress)
+                break
+            except Exception as error:
+                if not self._leave_out_bad_images(error, on_bad_image):
+                    raise
+                if not progress.curves:  # no epoch finished, so none is backed up: start from the same weights
+                    self.model.set_weights(initial_weights)
         seconds = time.perf_counter() - start
-        keras_history = {}
-        images_per_s = None
-        if recipe == "full":
-            keras_history = {k: [float(v) for v in vals] for k, vals in result.history.items()}
-            images_per_s = float(self.model.train_images_per_s)
+        images_per_s = float(self.model.train_images_per_s) if recipe == "full" else None
         curves = {k: _finite_or_none(v) for k, v in self.model.eval_history.history.items()}
         self._history = {
-            **curves, "keras": keras_history, "recipe": recipe, "train_seconds": seconds,
-            "train_images_per_s": images_per_s,
+            **curves, "keras": progress.keras_history() if recipe == "full" else {}, "recipe": recipe,
+            "train_seconds": seconds, "train_images_per_s": images_per_s,
         }
         self._history_loaded = True
         self._unsaved = True
         return self._history
 
+    def _leave_out_bad_images(self, error, on_bad_image):
+        """After a failed training call: finds the images that went bad since they were checked.
+
+        Returns False when none did (the error is another one); with ``on_bad_image="skip"``
+        leaves them out of the split, warns naming them and returns True.
+
+        Raises:
+            ImageValidationError: with ``on_bad_image="stop"``, naming them and the remedy.
+        """
+        import tensorflow as tf
+
+        from keras_cvcls.data import ImageValidationError
+        from keras_cvcls.data.image_check import ImageWarning
+
+        if not isinstance(error, tf.errors.OpError):
+            return False
+        train, test = self.split
+        bad = train.recheck() + test.recheck()
+        if not bad:
+            return False
+        lines = "\n".join(f"  {s.path!r}: {s.reason}" for s in bad)
+        if on_bad_image == "stop":
+            resume = (
+                "then continue the run from its last finished epoch with keras-cvcls train ... --resume "
+                "(TrainingRun.create(..., if_exists='resume'))"
+                if self.partial_dir else "then train again"
+            )
+            raise ImageValidationError(
+                bad, remedy=f"They changed after the dataset was checked, during training. Replace or remove them, "
+                f"{resume}; or train with on_bad_image='skip' (--on-bad-image skip) to leave such files out.",
+            ) from None
+        warnings.warn(ImageWarning(
+            f"{len(bad)} image(s) changed during training and no longer decode; left out (on_bad_image='skip'), "
+            f"training goes on from the last finished epoch:\n{lines}"
+        ), stacklevel=3)
+        ids = {r.id for dataset in (train, test) for r in dataset.images if r.path in {s.path for s in bad}}
+        self._split = (train.without(ids), test.without(ids))
+        return True
+
     def save(self):
         """Writes the model, ``class_map.json``, ``history.json`` and the training-curve PNG.
 
+        A run being built is then moved from ``RUN_DIR.partial`` to ``run_dir`` in one step
+        (replacing a finished run there), and its backup is deleted.
+
         Returns:
             :attr:`run_dir`.
+
+        Raises:
+            OSError: when the folder cannot be written (the disk is full, ...); ``run_dir`` is
+                then left as it was.
         """
         model = self.model
         model.save(self.model_dir)
@@ -345,8 +528,13 @@ class TrainingRun:
             write_json(self._path(HISTORY_FILE), self.history)
         if getattr(model, "eval_history", None) is not None:
             model.eval_history.plot(self.curve_path)
+        if self.partial_dir is not None:
+            shutil.rmtree(os.path.join(self.partial_dir, BACKUP_DIR), ignore_errors=True)
+            publish(self.partial_dir, self.run_dir)
+            self.partial_dir = None
         self._unsaved = False
         return self.run_dir
+
 
     # -------------------------------------------------------------- evaluation
     def _dataset(self, dataset):
@@ -457,6 +645,8 @@ def train_run(
     unfreeze="top",
     seed=0,
     precision="auto",
+    if_exists="error",
+    on_bad_image="stop",
     log=print,
 ):
     """Trains a classifier on a folder dataset and writes a run folder, in one call (``keras-cvcls train``).
@@ -490,15 +680,20 @@ def train_run(
         precision: ``"auto"`` (default: the fastest accurate one for this machine, see
             :mod:`keras_cvcls.models.precision`), ``"float32"``, ``"mixed_bfloat16"`` or
             ``"mixed_float16"``.
+        if_exists: ``"error"`` (default), ``"overwrite"`` or ``"resume"``: see
+            :meth:`TrainingRun.create`. ``"resume"`` on a run that is complete trains nothing
+            and returns its result (its arguments and options must be these).
+        on_bad_image: ``"stop"`` (default) or ``"skip"``: see :meth:`TrainingRun.fine_tune`.
         log: where progress lines go.
 
     Returns:
-        A JSON-able dict: ``history``, ``eval_accuracy``, ``train_seconds``,
-        ``train_images_per_s`` (full recipe), ``recipe``, ``weights``, ``precision`` (the
-        one used), ``precision_reason`` and ``run_dir``.
+        A JSON-able dict: ``history``, ``eval_accuracy``, ``train_seconds`` (of this call's
+        training, for a resumed run), ``train_images_per_s`` (full recipe), ``recipe``,
+        ``weights``, ``precision`` (the one used), ``precision_reason`` and ``run_dir``.
 
     Raises:
-        ValueError: On a bad argument or folder.
+        ValueError: On a bad argument or folder, or a taken ``out`` (see ``if_exists``).
+        ImageValidationError: With ``on_bad_image="stop"``, for images that went bad during training.
         WeightsUnavailableError: If the requested weights cannot be had.
 
     Example:
@@ -517,30 +712,54 @@ def train_run(
     epochs = defaults["epochs"] if epochs is None else epochs
     lr = defaults["lr"] if lr is None else lr
     augment = defaults["augment"] if augment == "auto" else augment
-
-    run = TrainingRun.create(
-        out, data_dir, val_dir=val_dir, test_size=test_size, seed=seed, backbone=backbone, weights=weights,
-        image_size=image_size, dropout=dropout, precision=precision,
+    _check_choice("if_exists", if_exists, IF_EXISTS)
+    _check_choice("on_bad_image", on_bad_image, ON_BAD_IMAGE)
+    create = dict(
+        val_dir=val_dir, test_size=test_size, seed=seed, backbone=backbone, weights=weights, image_size=image_size,
+        dropout=dropout, precision=precision,
     )
+    training = dict(epochs=epochs, batch_size=batch_size, momentum=momentum, augment=augment, lr_per_epoch=lr)
+    if recipe == "fine-tune":
+        training["unfreeze"] = unfreeze
+    else:
+        training["warmup_epochs"] = warmup_epochs
+
+    if if_exists == "resume" and target_state(out) == "run" and not is_resumable(partial_dir(out)):
+        run = TrainingRun.load(out)
+        options = read_json(run._path(OPTIONS_FILE)) if os.path.isfile(run._path(OPTIONS_FILE)) else {}
+        for what, key, given in (("made", "create", create_arguments(data_dir, **create)),
+                                 ("trained", "train", {"recipe": recipe, **recordable(training)})):
+            recorded = {k: v for k, v in options.get(key, given).items() if k != "labels"}
+            refuse_other_options(recorded, given, what, run.run_dir)
+        log(f"The run in {run.run_dir} is complete: nothing to resume.")
+        return _result(run, run.history, recipe, run.model.training_config.get("weights"))
+
+    run = TrainingRun.create(out, data_dir, if_exists=if_exists, **create)
     train, test = run.split
     model = run.model
-    log(f"{len(train) + (len(test) if val_dir else 0)} images, labels {model.labels}; train {len(train)}, test {len(test)}")
+    if run.resumed:
+        log(f"Resuming the interrupted run in {run.partial_dir} from its last finished epoch")
+    log(f"{len(train) + len(test)} images, labels {model.labels}; train {len(train)}, test {len(test)}")
     log(f"{backbone} ({model.weights_source} weights) at {model.image_size[0]}x{model.image_size[1]}, recipe {recipe}, "
         f"{model.precision} ({model.precision_reason})")
-    common = dict(epochs=epochs, batch_size=batch_size, momentum=momentum, augment=augment, lr_per_epoch=lr)
     if recipe == "fine-tune":
-        history = run.fine_tune(unfreeze=unfreeze, **common)
+        history = run.fine_tune(on_bad_image=on_bad_image, **training)
     else:
-        history = run.fit(warmup_epochs=warmup_epochs, **common)
+        history = run.fit(on_bad_image=on_bad_image, **training)
     run.save()
+    return _result(run, history, recipe, model.weights_source)
+
+
+def _result(run, history, recipe, weights):
+    """:func:`train_run`'s JSON-able result."""
     return {
         "history": {k: history[k] for k in ("train_accuracy", "eval_accuracy", "lr")},
         "eval_accuracy": history["eval_accuracy"][-1],
         "train_seconds": history["train_seconds"],
         "train_images_per_s": history["train_images_per_s"],
         "recipe": recipe,
-        "weights": model.weights_source,
-        "precision": model.precision,
-        "precision_reason": model.precision_reason,
+        "weights": weights,
+        "precision": run.model.precision,
+        "precision_reason": run.model.precision_reason,
         "run_dir": run.run_dir,
     }

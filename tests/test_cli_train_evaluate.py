@@ -1,5 +1,10 @@
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -99,3 +104,109 @@ def test_evaluation_works_for_the_scikit_classifier_too(trained_run, capsys):
     scores = svm.predict_scores(test)
     assert ev.compute_accuracy(class_averaged=False) == pytest.approx(accuracy_score(test.label_ids, scores.argmax(1)))
     assert np.array_equal(ev.compute_confusion_matrix(), confusion_matrix(test.label_ids, scores.argmax(1), labels=[0, 1, 2]))
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _command(argv):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))}
+    return [sys.executable, "-m", "keras_cvcls", *argv], env
+
+
+def _wait_for_a_backed_up_epoch(proc, run, timeout=180):
+    """Waits until ``keras-cvcls train`` has backed up a finished epoch of ``run`` (BackupAndRestore's marker)."""
+    marker = os.path.join(run + ".partial", "backup", "fit-0", "training_metadata.json")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        try:
+            with open(marker) as f:
+                if json.load(f)["epoch"] >= 1:
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError("no epoch was backed up in time")
+
+
+def test_sigkill_during_a_retrain_keeps_the_finished_run_and_resume_completes_it(trained_run, tmp_path, capsys):
+    data, finished, argv = trained_run
+    if not os.path.exists(os.path.join(finished, "model")):
+        assert main(argv) == 0
+        capsys.readouterr()
+    run = shutil.copytree(finished, str(tmp_path / "run"))
+    before = {name: open(os.path.join(run, name), "rb").read() for name in ("split.json", "model/model.keras")}
+
+    # A finished run is not trained over by accident.
+    assert main([*argv[:-3], "--out", run]) == 2
+    assert "already holds a training run" in capsys.readouterr().err
+
+    # Re-train with another split, killed after an epoch is backed up.
+    retrain = [
+        "train", data, "--backbone", "resnet18", "--weights", "none", "--image-size", "32", "--epochs", "5",
+        "--batch-size", "8", "--lr", "0.02x2,0.005", "--augment", "none", "--seed", "7", "--out", run,
+    ]
+    command, env = _command([*retrain, "--overwrite"])
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_a_backed_up_epoch(proc, run)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    # The finished run is whole: its own model with its own split (no test image leaks into training).
+    assert {name: open(os.path.join(run, name), "rb").read() for name in before} == before
+    assert TrainingRun.load(run).test_ids == TrainingRun.load(finished).test_ids
+    assert main(["train", data, "--out", run]) == 2
+    assert "An interrupted run of this folder is in" in capsys.readouterr().err
+
+    assert main([*retrain, "--resume", "--json"]) == 0  # in this process: the command as a user runs it
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert "Resuming the interrupted run" in err
+    epochs_run = [line.split()[1] for line in err.splitlines() if line.startswith("Epoch ")]
+    assert epochs_run and epochs_run[0] != "1/5" and epochs_run[-1] == "5/5"  # continued, not started over
+    # As many epochs as an uninterrupted run, and no gaps.
+    history = result["history"]
+    assert history["lr"] == pytest.approx([0.02] * 2 + [0.005] * 3)
+    assert all(len(history[key]) == 5 and None not in history[key] for key in ("train_accuracy", "eval_accuracy"))
+    with open(os.path.join(run, "history.json")) as f:
+        keras_history = json.load(f)["keras"]
+    assert keras_history["val_loss"] and all(len(v) == 5 and None not in v for v in keras_history.values())
+    with open(os.path.join(run, "split.json")) as f:
+        assert json.load(f)["seed"] == 7
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+
+    # Resuming a complete run trains nothing and reports it.
+    assert main([*retrain, "--resume", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["history"] == history
+
+
+def _read_only_folder(tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").mkdir()
+    except PermissionError:
+        return folder
+    (folder / "probe").rmdir()  # root writes anyway: use a file system that refuses even root
+    try:
+        os.mkdir("/sys/keras-cvcls-probe")
+    except OSError:
+        return "/sys"
+    pytest.skip("no folder here refuses writes")
+
+
+def test_a_read_only_out_is_a_clear_error(trained_run, tmp_path, capsys):
+    data, _, _ = trained_run
+    out = os.path.join(_read_only_folder(tmp_path), "run")
+    argv = ["train", data, "--backbone", "resnet18", "--weights", "none", "--image-size", "32", "--out", out]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-cvcls: error: Cannot write the run folder:") and "Traceback" not in err
+    assert main([*argv, "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["kind"] == "invalid_value"

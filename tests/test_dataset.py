@@ -186,6 +186,119 @@ def test_check_results_are_cached_and_invalidated_on_change(tmp_path):
     assert len(ds) == 5 and "truncated" in ds.skipped[0].reason
 
 
+def _rewrite_keeping_size_and_mtime(path, data):
+    st = os.stat(path)
+    assert len(data) == st.st_size
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_the_check_cache_sees_new_content_with_the_old_size_and_mtime(tmp_path):
+    root = make_sample(str(tmp_path / "d"), images_per_label=2, image_size=32)
+    assert len(ClassificationDataset.from_directory(root)) == 6
+    victim = os.path.join(root, "dots", "dots_0001.jpg")
+    garbage = bytes(np.random.default_rng(0).integers(0, 256, os.path.getsize(victim), dtype=np.uint8))
+    _rewrite_keeping_size_and_mtime(victim, garbage)
+    ds = ClassificationDataset.from_directory(root)
+    assert len(ds) == 5 and [s.path for s in ds.skipped] == [victim] and "not an image" in ds.skipped[0].reason
+
+
+def test_recheck_finds_files_that_went_bad_after_the_check_and_the_cache_learns_it(tmp_path):
+    root = make_sample(str(tmp_path / "d"), images_per_label=2, image_size=32)
+    ds = ClassificationDataset.from_directory(root)
+    assert ds.recheck() == []
+    # Corrupt pixel data between an intact head and tail: the content digest cannot see it.
+    big = save(os.path.join(root, "dots", "big.png"), np.random.default_rng(1).integers(0, 256, (400, 400, 3), dtype=np.uint8))
+    ds = ClassificationDataset.from_directory(root)
+    data = bytearray(open(big, "rb").read())
+    assert len(data) > 3 * 64 * 1024
+    data[len(data) // 2 : len(data) // 2 + 5000] = bytes(5000)
+    _rewrite_keeping_size_and_mtime(big, bytes(data))
+    assert len(ClassificationDataset.from_directory(root)) == 7  # the digest of head and tail is unchanged
+    # A file replaced by another picture also counts: the pipeline decodes by the recorded size.
+    other = os.path.join(root, "checks", "checks_0000.jpg")
+    save(other, gradient(20, 30))
+    bad = {s.path: s.reason for s in ds.recheck()}
+    assert sorted(bad) == sorted([big, other])
+    assert "corrupt" in bad[big] and "changed since the dataset was checked: was JPEG 32x32" in bad[other]
+    again = ClassificationDataset.from_directory(root)  # the cache now knows
+    assert [s.path for s in again.skipped] == [big] and len(again) == 6
+
+
+def test_control_characters_in_names_and_labels_are_refused_with_the_path_repr(tmp_path, capsys):
+    from keras_cvcls.cli.main import main
+
+    root = make_sample(str(tmp_path / "d"), images_per_label=2, image_size=32)
+    fake = os.path.join(root, "dots", "x.jpg: ok\n  fake.jpg")  # would print as two lines in dataset info
+    save(fake, gradient(32, 32))
+    save(os.path.join(root, "bad\x1blabel", "a.jpg"), gradient(32, 32))
+    save(os.path.join(root, "dots", "sub\rdir", "b.jpg"), gradient(32, 32))
+    ds = ClassificationDataset.from_directory(root)
+    assert ds.labels == ["checks", "dots", "stripes"] and len(ds) == 6
+    reasons = {s.path: s.reason for s in ds.skipped}
+    assert "file name contains the control character '\\n'" in reasons[fake]
+    assert "label folder name contains the control character '\\x1b'" in reasons[os.path.join(root, "bad\x1blabel")]
+    assert "folder name contains the control character '\\r'" in reasons[os.path.join(root, "dots", "sub\rdir")]
+    assert main(["dataset", "info", root]) == 0
+    out = capsys.readouterr().out
+    assert repr(fake) in out and not any(line.startswith("  fake.jpg") for line in out.splitlines())
+    assert main(["dataset", "info", root, "--json"]) == 0
+    assert repr(fake) in [s["path"] for s in json.loads(capsys.readouterr().out)["skipped"]]
+
+    good = os.path.join(root, "dots", "dots_0000.jpg")
+    listed = ClassificationDataset.from_list([(good, "new\nline"), (good, "dots"), (fake, "dots")])
+    assert len(listed) == 1 and listed.labels == ["dots"]
+    assert [s.reason for s in listed.skipped] == [
+        "its label 'new\\nline' contains the control character '\\n': fix the label",
+        "its path contains the control character '\\n': rename it",
+    ]
+    with pytest.raises(ImageValidationError, match=r"'.*x\.jpg: ok\\n  fake\.jpg'"):
+        ClassificationDataset.from_directory(root, strict=True)
+
+
+def test_a_malformed_exif_block_is_reported_once_naming_the_file(tmp_path):
+    import struct
+    import warnings
+
+    from PIL import Image
+
+    from keras_cvcls.data.image_check import ImageWarning
+
+    root = make_sample(str(tmp_path / "d"), images_per_label=2, image_size=32)
+    # 300 EXIF tags, each claiming more data than the file holds: Pillow warns once per tag.
+    entries = b"".join(struct.pack("<HHII", 0x9000 + i, 1, 5000, 8) for i in range(300))
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 300) + entries + b"\x00" * 4
+    broken = os.path.join(root, "dots", "broken_exif.jpg")
+    Image.fromarray(gradient(32, 32)).save(broken, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = ClassificationDataset.from_directory(root)
+    assert len(ds) == 7  # the pixels are fine: the image is used
+    assert [str(w.message)[: len(repr(broken))] for w in caught] == [repr(broken)]
+    assert caught[0].category is ImageWarning and "600 problem(s)" in str(caught[0].message)
+    assert "Skipping tag" in str(caught[0].message)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ClassificationDataset.from_directory(root)
+    assert caught == []  # checked once: the cached result is not reported again
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o077])
+def test_records_beside_the_data_follow_the_umask(tmp_path, umask):
+    root = make_sample(str(tmp_path / "d"), images_per_label=2, image_size=32)
+    old = os.umask(umask)
+    try:
+        ds = ClassificationDataset.from_directory(root)
+        ds.relabel(ds.images[0], "dots")
+    finally:
+        os.umask(old)
+    sidecar = os.path.join(root, ".keras_cvcls")
+    assert sorted(os.listdir(sidecar)) == ["checks.json", "label_fixes.json"]  # no temporary file left
+    for name in os.listdir(sidecar):
+        assert oct(os.stat(os.path.join(sidecar, name)).st_mode & 0o777) == oct(0o666 & ~umask), name
+
+
 def test_make_sample_is_deterministic(tmp_path):
     a = make_sample(str(tmp_path / "a"), images_per_label=2, image_size=32)
     b = make_sample(str(tmp_path / "b"), images_per_label=2, image_size=32)

@@ -5,6 +5,7 @@ import json
 import sys
 
 from keras_cvcls.augment.augmentation_registry import list_augmentations
+from keras_cvcls.cli.errors import EXIT_FAILED, report_error
 from keras_cvcls.models.backbone_registry import list_backbones
 
 
@@ -15,7 +16,9 @@ def register(commands):
         description="Splits DATA_DIR (stratified) or takes --val DIR, trains, and writes the model, class map, "
         "split, history, a training-curve PNG and TensorBoard logs (RUN_DIR/logs) into RUN_DIR. By default: "
         "the pretrained efficientnet_lite0 (ImageNet weights installed with keras-cvcls, no download) with "
-        "the fine-tune recipe (head on cached features, then the top stage unfrozen).",
+        "the fine-tune recipe (head on cached features, then the top stage unfrozen). The run is built in "
+        "RUN_DIR.partial and renamed to RUN_DIR when complete; every finished epoch is backed up there, so an "
+        "interrupted run continues with --resume.",
     )
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--val", default=None, metavar="VAL_DIR", help="a separate validation folder (default: split DATA_DIR)")
@@ -42,9 +45,18 @@ def register(commands):
     p.add_argument("--warmup-epochs", type=int, default=0, help="full recipe: epochs with a frozen backbone first")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"],
-                   help="compute precision (default auto: mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AMX or "
-                   "AVX512-BF16, else float32); the choice and its reason are in the output and the run record")
-    p.add_argument("--out", required=True, metavar="RUN_DIR")
+                   help="compute precision (default auto: mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AMX, or "
+                   "with AVX512-BF16 for ResNets, else float32); the choice and its reason are in the output and the "
+                   "run record")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="the run folder: new, or empty (see --overwrite, --resume)")
+    taken = p.add_mutually_exclusive_group()
+    taken.add_argument("--overwrite", action="store_true",
+                       help="replace the run in RUN_DIR (it stays as it is until the new one is complete)")
+    taken.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run of RUN_DIR from its last finished epoch (same options)")
+    p.add_argument("--on-bad-image", choices=["stop", "skip"], default="stop",
+                   help="an image that went bad after its check, during training: stop (default; name it, then "
+                   "--resume once it is fixed) or skip it with a warning")
     p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     p.set_defaults(run=_train)
 
@@ -59,12 +71,26 @@ def _options(args):
         lr=parse_lr_schedule(args.lr) if args.lr is not None else None, momentum=args.momentum,
         test_size=args.test_size, augment=args.augment, dropout=args.dropout, warmup_epochs=args.warmup_epochs,
         unfreeze=args.unfreeze, seed=args.seed, precision=args.precision,
+        if_exists="overwrite" if args.overwrite else "resume" if args.resume else "error", on_bad_image=args.on_bad_image,
     )
 
 
 def _train(args):
     from keras_cvcls.training_run import train_run
 
+    try:
+        return _train_and_report(args, train_run)
+    except FileNotFoundError:
+        raise  # a path the user gave: main() reports it as a usage error
+    except OSError as e:  # a full disk, a folder that became unwritable: RUN_DIR is left as it was
+        where = f" ({e.filename})" if e.filename else ""
+        return report_error(
+            f"training stopped: {e.strerror or e}{where}. RUN_DIR is left as it was; once this is fixed, "
+            "--resume continues from the last finished epoch.", "os_error", as_json=args.json, exit_code=EXIT_FAILED,
+        )
+
+
+def _train_and_report(args, train_run):
     if args.json:
         # stdout carries exactly one JSON object: Keras' progress goes to stderr.
         with contextlib.redirect_stdout(sys.stderr):

@@ -4,18 +4,16 @@ unlabelled sets of new photos to score."""
 import concurrent.futures
 import csv
 import dataclasses
-import json
 import os
 
+from keras_cvcls.data.check_cache import CHECK_CACHE_FILENAME, CheckCache, content_digest
+from keras_cvcls.data.file_names import name_problem, printable
 from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, BadImageError, ImageInfo
 from keras_cvcls.data.image_check import check_image, is_hidden
-from keras_cvcls.data.json_files import write_json_atomic
 from keras_cvcls.data.label_fixes import SIDECAR_DIRNAME, SIDECAR_FILENAME, LabelFixes
 from keras_cvcls.data.links import outside_link_reason, outside_target
 from keras_cvcls.data.split import stratified_split_indices
 from keras_cvcls.progress import progress_bar
-
-CHECK_CACHE_FILENAME = "checks.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,76 +54,43 @@ class SkippedFile:
 
 
 class ImageValidationError(ValueError):
-    """Raised by ``strict=True`` dataset creation; lists every bad file."""
+    """Raised by ``strict=True`` dataset creation (and by training on files that went bad); lists every bad file.
 
-    def __init__(self, skipped):
+    Args:
+        skipped: the :class:`SkippedFile` s.
+        remedy: what to do, ending the message (default: fix or remove them, or skip them
+            with ``strict=False``).
+    """
+
+    def __init__(self, skipped, remedy="Fix or remove them, or create the dataset with strict=False to skip them."):
         self.skipped = list(skipped)
-        lines = "\n".join(f"  {s.path}: {s.reason}" for s in self.skipped)
-        super().__init__(
-            f"{len(self.skipped)} file(s) cannot be used as images:\n{lines}\n"
-            "Fix or remove them, or create the dataset with strict=False to skip them."
-        )
+        lines = "\n".join(f"  {printable(s.path)}: {s.reason}" for s in self.skipped)
+        super().__init__(f"{len(self.skipped)} file(s) cannot be used as images:\n{lines}\n{remedy}")
 
 
-class _CheckCache:
-    """Results of earlier checks, keyed by id, valid while size and mtime match."""
+def _check_all(entries, *, max_pixels, cache_path, progress, recheck=False):
+    """Checks ``(id, path, label)`` entries in parallel; returns records and skipped files.
 
-    def __init__(self, path, max_pixels):
-        self.path, self.max_pixels, self.entries, self.dirty = path, max_pixels, {}, False
-        if path and os.path.exists(path):
-            try:
-                with open(path, encoding="utf-8") as f:
-                    data = json.load(f)
-                if data.get("max_pixels") == max_pixels:
-                    self.entries = data.get("entries", {})
-            except (OSError, ValueError):
-                self.entries = {}
-
-    @staticmethod
-    def _stamp(path):
-        st = os.stat(path)
-        return [st.st_size, st.st_mtime_ns]
-
-    def get(self, key, path):
-        entry = self.entries.get(key)
-        try:
-            if entry and entry["stamp"] == self._stamp(path):
-                return entry
-        except OSError:
-            pass
-        return None
-
-    def put(self, key, path, info=None, reason=None):
-        try:
-            stamp = self._stamp(path)
-        except OSError:
-            return
-        self.entries[key] = {"stamp": stamp, "info": dataclasses.asdict(info) if info else None, "reason": reason}
-        self.dirty = True
-
-    def save(self):
-        if not (self.path and self.dirty):
-            return
-        try:
-            write_json_atomic(self.path, {"max_pixels": self.max_pixels, "entries": self.entries})
-        except OSError:
-            pass  # a read-only data folder only costs a re-check next time
-
-
-def _check_all(entries, *, max_pixels, cache_path, progress):
-    """Checks ``(id, path, label)`` entries in parallel; returns records and skipped files."""
-    cache = _CheckCache(cache_path, max_pixels)
+    Results are reused from the check cache while a file's content digest is unchanged,
+    unless ``recheck`` (then every file is decoded again and the cache updated).
+    """
+    cache = CheckCache(cache_path, max_pixels)
 
     def check(entry):
         key, path, _ = entry
-        cached = cache.get(key, path)
+        try:
+            digest = content_digest(path)
+        except OSError:
+            digest = None  # the check says why the file cannot be read
+        cached = cache.get(key, digest) if digest and not recheck else None
         if cached:
             return (ImageInfo(**cached["info"]), None) if cached["info"] else (None, cached["reason"])
         try:
             info, reason = check_image(path, max_pixels=max_pixels), None
         except BadImageError as e:
             info, reason = None, str(e)
-        cache.put(key, path, info, reason)
+        if digest:
+            cache.put(key, digest, info, reason)
         return info, reason
 
     records, skipped = [], []
@@ -147,20 +112,30 @@ def _check_all(entries, *, max_pixels, cache_path, progress):
     return records, skipped
 
 
+def _unsafe_name(path, what):
+    """A :class:`SkippedFile` for a file or folder whose name cannot be used, or None."""
+    problem = name_problem(os.path.basename(path))
+    return SkippedFile(path, f"its {what} {problem}: rename it") if problem else None
+
+
 def _image_files(folder, real_root):
     """Image files below ``folder`` (sorted, hidden ones and the sidecar left out) and skipped files.
 
     Links to folders are not walked (os.walk's default: no loops); those leading outside
-    ``real_root`` (the dataset folder's real path), files too, are skipped as errors.
+    ``real_root`` (the dataset folder's real path), files too, are skipped as errors. Names
+    with control characters or bytes that are not UTF-8 are skipped with "rename it".
     """
     paths, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(folder):
         walked = []
         for d in sorted(dirnames):
             path = os.path.join(dirpath, d)
+            unsafe = _unsafe_name(path, "folder name")
             if is_hidden(d):
                 if d != SIDECAR_DIRNAME:
                     skipped.append(SkippedFile(path, "hidden file or folder (ignored)", error=False))
+            elif unsafe:
+                skipped.append(unsafe)
             elif not os.path.islink(path):
                 walked.append(d)
             elif outside_target(path, real_root) is not None:
@@ -170,9 +145,12 @@ def _image_files(folder, real_root):
         dirnames[:] = walked
         for filename in sorted(filenames):
             path = os.path.join(dirpath, filename)
+            unsafe = _unsafe_name(path, "file name")
             target = outside_target(path, real_root)
             if is_hidden(filename):
                 skipped.append(SkippedFile(path, "hidden file or folder (ignored)", error=False))
+            elif unsafe:
+                skipped.append(unsafe)
             elif target is not None:
                 skipped.append(SkippedFile(path, outside_link_reason(target)))
             elif os.path.splitext(filename)[1].lower() not in IMAGE_EXTENSIONS:
@@ -228,6 +206,7 @@ class ClassificationDataset:
             labels = sorted({r.original_label for r in self._records} | set(self._fixes.relabeled.values()))
         self.labels = list(labels or [])
         self._images = None
+        self._checks = (None, DEFAULT_MAX_PIXELS)  # (check cache file, max_pixels), for recheck()
 
     # ----------------------------------------------------------------- creation
     @classmethod
@@ -278,6 +257,8 @@ class ClassificationDataset:
                 continue
             if is_hidden(entry.name):
                 skipped.append(SkippedFile(entry.path, "hidden file or folder (ignored)", error=False))
+            elif entry.is_dir() and name_problem(entry.name):
+                skipped.append(_unsafe_name(entry.path, "label folder name"))
             elif entry.is_dir() and outside_target(entry.path, real_root) is not None:
                 reason = outside_link_reason(os.path.realpath(entry.path), "label folder")
                 skipped.append(SkippedFile(entry.path, reason))
@@ -289,16 +270,15 @@ class ClassificationDataset:
             paths, bad = _image_files(label_dir, real_root)
             skipped.extend(bad)
             entries.extend((os.path.relpath(path, root).replace(os.sep, "/"), path, label) for path in paths)
-        records, bad = _check_all(
-            entries, max_pixels=max_pixels, cache_path=os.path.join(sidecar_dir, CHECK_CACHE_FILENAME), progress=progress
-        )
+        cache_path = os.path.join(sidecar_dir, CHECK_CACHE_FILENAME)
+        records, bad = _check_all(entries, max_pixels=max_pixels, cache_path=cache_path, progress=progress)
         skipped.extend(bad)
         present = {r.original_label for r in records}
         for label, label_dir in label_dirs.items():
             if label not in present:
                 skipped.append(SkippedFile(label_dir, "label folder has no usable images; the label is left out"))
         fixes = LabelFixes(os.path.join(sidecar_dir, SIDECAR_FILENAME))
-        return cls._finish(records, skipped, fixes, name=name, root=root, strict=strict)
+        return cls._finish(records, skipped, fixes, name=name, root=root, strict=strict, checks=(cache_path, max_pixels))
 
     @classmethod
     def create_from_dir(cls, dataset_name, root, **kwargs):
@@ -329,13 +309,19 @@ class ClassificationDataset:
             full = path if os.path.isabs(path) else os.path.join(base, path)
             if not label:
                 skipped.append(SkippedFile(full, "empty label"))
+            elif name_problem(label):
+                skipped.append(SkippedFile(full, f"its label {printable(label)} {name_problem(label)}: fix the label"))
+            elif name_problem(path):
+                skipped.append(SkippedFile(full, f"its path {name_problem(path)}: rename it"))
             elif not os.path.isfile(full):
                 skipped.append(SkippedFile(full, "file not found"))
             else:
                 entries.append((path.replace(os.sep, "/"), os.path.abspath(full), label))
         cache = os.path.join(os.path.dirname(os.path.abspath(sidecar)), CHECK_CACHE_FILENAME) if sidecar else None
         records, bad = _check_all(entries, max_pixels=max_pixels, cache_path=cache, progress=progress)
-        return cls._finish(records, skipped + bad, LabelFixes(sidecar), name=name, root=root, strict=strict)
+        return cls._finish(
+            records, skipped + bad, LabelFixes(sidecar), name=name, root=root, strict=strict, checks=(cache, max_pixels)
+        )
 
     @classmethod
     def from_files(cls, paths, *, name=None, root=None, strict=False, max_pixels=DEFAULT_MAX_PIXELS, progress=None):
@@ -381,13 +367,18 @@ class ClassificationDataset:
         ids = ids or [os.path.relpath(p, root) for p in paths]
         entries, skipped = [], list(skipped)
         for key, path in zip(ids, paths, strict=True):
-            if os.path.isfile(path):
+            if name_problem(key):
+                skipped.append(SkippedFile(path, f"its path {name_problem(key)}: rename it"))
+            elif os.path.isfile(path):
                 entries.append((key.replace(os.sep, "/"), os.path.abspath(path), None))
             else:
                 skipped.append(SkippedFile(path, "file not found"))
         records, bad = _check_all(entries, cache_path=cache_path, **options)
         name = name or (os.path.basename(os.path.normpath(root)) if root else "unlabeled")
-        return cls._finish(records, skipped + bad, LabelFixes(), name=name, root=root, strict=strict)
+        return cls._finish(
+            records, skipped + bad, LabelFixes(), name=name, root=root, strict=strict,
+            checks=(cache_path, options["max_pixels"]),
+        )
 
     @classmethod
     def from_csv(cls, csv_path, *, path_column="path", label_column="label", root=None, **kwargs):
@@ -424,7 +415,7 @@ class ClassificationDataset:
         return cls.from_list(items, root=root or csv_dir, sidecar=sidecar, **kwargs)
 
     @classmethod
-    def _finish(cls, records, skipped, fixes, *, name, root, strict):
+    def _finish(cls, records, skipped, fixes, *, name, root, strict, checks):
         if strict and any(s.error for s in skipped):
             raise ImageValidationError([s for s in skipped if s.error])
         if not records:
@@ -435,7 +426,9 @@ class ClassificationDataset:
                 + (f". Skipped: {reasons}" if reasons else "")
             )
         records.sort(key=lambda r: (r.original_label or "", r.id))
-        return cls(records, name=name, root=root, skipped=skipped, fixes=fixes)
+        dataset = cls(records, name=name, root=root, skipped=skipped, fixes=fixes)
+        dataset._checks = checks
+        return dataset
 
     # ------------------------------------------------------------------ access
     @property
@@ -500,6 +493,30 @@ class ClassificationDataset:
                 f"from_directory(root) with one subfolder per label. Received: dataset={self!r}"
             )
 
+    def recheck(self):
+        """Checks every image again, as when the dataset was created, but decoding each file anew.
+
+        For files that may have changed since (training stops on a file that no longer decodes,
+        and asks which). A file that fails now, or that became another picture (other format,
+        size or orientation than recorded), is returned; the check cache learns the new results.
+
+        Returns:
+            A list of :class:`SkippedFile`, one per image that can no longer be used as recorded.
+        """
+        cache_path, max_pixels = self._checks
+        entries = [(r.id, r.path, r.original_label) for r in self._records]
+        records, bad = _check_all(entries, max_pixels=max_pixels, cache_path=cache_path, progress=False, recheck=True)
+        recorded = {r.id: r for r in self._records}
+        for new in records:
+            old = recorded[new.id]
+            was, now = (old.format, old.width, old.height, old.orientation), (new.format, new.width, new.height, new.orientation)
+            if was != now:
+                bad.append(SkippedFile(
+                    new.path, f"changed since the dataset was checked: was {was[0]} {was[1]}x{was[2]} (orientation "
+                    f"{was[3]}), now {now[0]} {now[1]}x{now[2]} (orientation {now[3]})",
+                ))
+        return bad
+
     def counts(self):
         """Number of images per label, in label order (empty for an unlabelled dataset)."""
         counts = {label: 0 for label in self.labels}
@@ -512,13 +529,14 @@ class ClassificationDataset:
 
         Returns:
             ``{"num_images": int, "labels": [str], "counts": {label: int},
-            "skipped": [{"path": str, "reason": str}]}``; paths are absolute.
+            "skipped": [{"path": str, "reason": str}]}``; paths are absolute (as a Python ``repr``
+            when they hold a control character or bytes that are not UTF-8).
         """
         return {
             "num_images": len(self),
             "labels": list(self.labels),
             "counts": self.counts(),
-            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "skipped": [{"path": printable(s.path), "reason": s.reason} for s in self.skipped],
         }
 
     def print_info(self):
@@ -553,7 +571,17 @@ class ClassificationDataset:
         if unknown:
             raise ValueError(f"Unknown image ids. Received: ids={sorted(unknown)[:5]!r}")
         records = [r for r in self._records if r.id in wanted]
-        return type(self)(records, self.labels, name=f"{self.name}-{suffix}", root=self.root, fixes=self._fixes)
+        return self._derived(records, self.labels, name=f"{self.name}-{suffix}")
+
+    def without(self, ids):
+        """The same dataset less the images with the given ids (in memory; :meth:`exclude` saves an exclusion)."""
+        unwanted = set(ids)
+        return self._derived([r for r in self._records if r.id not in unwanted], self.labels, name=self.name)
+
+    def _derived(self, records, labels, *, name, skipped=()):
+        dataset = type(self)(records, labels, name=name, root=self.root, skipped=skipped, fixes=self._fixes)
+        dataset._checks = self._checks
+        return dataset
 
     def with_labels(self, labels):
         """The same images with another label order (e.g. a trained model's ``labels``).
@@ -566,7 +594,7 @@ class ClassificationDataset:
         unknown = sorted({r.label for r in self.images} - set(labels))
         if unknown:
             raise ValueError(f"The dataset has labels that are not in labels. Received: unknown labels={unknown!r}")
-        return type(self)(self._records, labels, name=self.name, root=self.root, skipped=self.skipped, fixes=self._fixes)
+        return self._derived(self._records, labels, name=self.name, skipped=self.skipped)
 
     # -------------------------------------------------------------- label fixes
     def _find(self, image):
@@ -618,5 +646,5 @@ def format_summary(summary, name=None):
         lines.append(f"  {label:<{width}}  {count}")
     if summary["skipped"]:
         lines.append(f"Skipped {len(summary['skipped'])} file(s):")
-        lines.extend(f"  {s['path']}: {s['reason']}" for s in summary["skipped"])
+        lines.extend(f"  {printable(s['path'])}: {s['reason']}" for s in summary["skipped"])
     return "\n".join(lines)

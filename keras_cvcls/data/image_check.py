@@ -3,6 +3,8 @@
 Every file is checked once, when a dataset is created, with the same decoder the
 training pipeline and the serving signature use (TensorFlow's), so a bad file is
 reported up front with a reason instead of failing an epoch half-way through.
+Pillow's warnings about a file (a malformed EXIF block makes one per broken tag) are reported
+as one :class:`ImageWarning` naming it.
 """
 
 import dataclasses
@@ -10,6 +12,8 @@ import os
 import warnings
 
 from PIL import Image, UnidentifiedImageError
+
+from keras_cvcls.data.pillow_warnings import gathering_pillow_warnings
 
 # Pillow's own decompression-bomb threshold (about 89.5 megapixels, e.g. 10,000 x 8,950).
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -39,6 +43,10 @@ class BadImageError(ValueError):
     """A file that cannot be used as a training image; the message is the reason."""
 
 
+class ImageWarning(UserWarning):
+    """A usable image Pillow had complaints about (e.g. a malformed EXIF block), reported once per file."""
+
+
 def is_hidden(name):
     return name.startswith(".") or name in {"Thumbs.db", "desktop.ini", "__MACOSX"}
 
@@ -59,7 +67,8 @@ def _sniff(path):
 def inspect_image(path, *, max_pixels=DEFAULT_MAX_PIXELS):
     """Reads an image's header: format, size, mode and EXIF orientation.
 
-    Cheap: no pixel data is decoded.
+    Cheap: no pixel data is decoded. Pillow's warnings pass through: :func:`check_image`
+    gathers them.
 
     Raises:
         BadImageError: with the reason the file cannot be used.
@@ -72,16 +81,14 @@ def inspect_image(path, *, max_pixels=DEFAULT_MAX_PIXELS):
     if size == 0:
         raise BadImageError("empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                fmt, (width, height), mode = im.format, im.size, im.mode
-                orientation = 1
-                if fmt in SUPPORTED_FORMATS:
-                    try:
-                        orientation = int(im.getexif().get(EXIF_ORIENTATION_TAG, 1) or 1)
-                    except Exception:  # a broken EXIF block does not make the pixels unusable
-                        orientation = 1
+        with Image.open(path) as im:
+            fmt, (width, height), mode = im.format, im.size, im.mode
+            orientation = 1
+            if fmt in SUPPORTED_FORMATS:
+                try:
+                    orientation = int(im.getexif().get(EXIF_ORIENTATION_TAG, 1) or 1)
+                except Exception:  # a broken EXIF block does not make the pixels unusable
+                    orientation = 1
     except Image.DecompressionBombError as e:
         raise BadImageError(f"too large (possible decompression bomb): {e}") from None
     except UnidentifiedImageError:
@@ -116,7 +123,8 @@ def decode_check(path):
 
     TensorFlow's decoder is the one training and serving use, so a file that
     passes cannot fail mid-epoch; Pillow goes first because it names the problem
-    (e.g. "image file is truncated") without C++ log lines.
+    (e.g. "image file is truncated") without C++ log lines. Pillow's warnings pass through:
+    :func:`check_image` gathers them.
 
     Raises:
         BadImageError: when the pixel data is corrupt or truncated.
@@ -124,11 +132,9 @@ def decode_check(path):
     import tensorflow as tf
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im:
-                im.draft("RGB", (64, 64))  # JPEG: decode at 1/8 scale; every byte is still parsed
-                im.load()
+        with Image.open(path) as im:
+            im.draft("RGB", (64, 64))  # JPEG: decode at 1/8 scale; every byte is still parsed
+            im.load()
     except Image.DecompressionBombError as e:
         raise BadImageError(f"too large (possible decompression bomb): {e}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -141,7 +147,22 @@ def decode_check(path):
 
 
 def check_image(path, *, max_pixels=DEFAULT_MAX_PIXELS):
-    """Checks one file; returns its :class:`ImageInfo` or raises :class:`BadImageError`."""
-    info = inspect_image(path, max_pixels=max_pixels)
-    decode_check(path)
+    """Checks one file; returns its :class:`ImageInfo` or raises :class:`BadImageError`.
+
+    Whatever Pillow warns about a usable file (a malformed EXIF block: one warning per broken
+    tag) is reported as one :class:`ImageWarning` that names the file. Safe to call from
+    several threads at once.
+    """
+    with gathering_pillow_warnings() as caught:
+        info = inspect_image(path, max_pixels=max_pixels)
+        decode_check(path)
+    if caught:
+        warnings.warn(
+            ImageWarning(
+                f"{path!r}: Pillow reported {len(caught)} problem(s) reading this image (first: {caught[0]!r}), "
+                f"e.g. a malformed EXIF block. Its pixels decode, so it is used, with EXIF orientation "
+                f"{info.orientation}; re-save it to repair the metadata."
+            ),
+            stacklevel=2,
+        )
     return info

@@ -1,6 +1,5 @@
 """``ImageClassifier``: a backbone, pooling and a softmax head, with preprocessing inside."""
 
-import json
 import os
 
 import keras
@@ -227,16 +226,23 @@ class ImageClassifier(keras.Model):
         """Saves to a folder (``model.keras`` + ``classifier.json``) or, for ``*.keras``, one file.
 
         The folder form is what :func:`load_classifier` and the CLI read; the
-        ``classifier.json`` beside the model is a human-readable summary.
+        ``classifier.json`` beside the model is a human-readable summary. Each file is
+        written atomically (a temporary file, synced, renamed over the old one): a full
+        disk or a kill leaves the previous file whole, never a truncated one.
+
+        Raises:
+            OSError: when the folder is not writable or the disk is full.
         """
+        from keras_cvcls.data.json_files import replacing, write_json_atomic
+
         filepath = os.fspath(filepath)
         if filepath.endswith(".keras"):
-            return super().save(filepath, *args, **kwargs)
-        os.makedirs(filepath, exist_ok=True)
-        super().save(os.path.join(filepath, MODEL_FILE), *args, **kwargs)
+            with replacing(filepath, suffix=".keras") as tmp:
+                return super().save(tmp, *args, **kwargs)
+        with replacing(os.path.join(filepath, MODEL_FILE), suffix=".keras") as tmp:
+            super().save(tmp, *args, **kwargs)
         summary = {"type": "ImageClassifier", **self.get_config(), "precision_reason": self.precision_reason}
-        with open(os.path.join(filepath, CLASSIFIER_FILE), "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=1, ensure_ascii=False)
+        write_json_atomic(os.path.join(filepath, CLASSIFIER_FILE), summary, indent=1, ensure_ascii=False)
         return filepath
 
     # ---------------------------------------------------------------- inference

@@ -202,10 +202,13 @@ class ScikitClassifier:
 
     def save(self, path):
         """Saves the feature extractor, the fitted learner and the class map to a folder."""
+        from keras_cvcls.data.json_files import replacing, write_json_atomic
+
         self._check_trained()
-        os.makedirs(path, exist_ok=True)
-        self.feature_extractor.save(os.path.join(path, FEATURES_FILE))
-        joblib.dump(self.learner, os.path.join(path, LEARNER_FILE))
+        with replacing(os.path.join(path, FEATURES_FILE), suffix=".keras") as tmp:  # each file atomically
+            self.feature_extractor.save(tmp)
+        with replacing(os.path.join(path, LEARNER_FILE)) as tmp:
+            joblib.dump(self.learner, tmp)
         summary = {
             "type": "ScikitClassifier",
             "labels": self.labels,
@@ -214,8 +217,7 @@ class ScikitClassifier:
             "resize_mode": self.resize_mode,
             "learner": repr(self.learner),
         }
-        with open(os.path.join(path, CLASSIFIER_FILE), "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=1, ensure_ascii=False)
+        write_json_atomic(os.path.join(path, CLASSIFIER_FILE), summary, indent=1, ensure_ascii=False)
         return path
 
     @classmethod

@@ -142,7 +142,8 @@ def fit_dataset(
         The ``keras.callbacks.History``; ``model.eval_history`` holds the
         :class:`~keras_cvcls.training.EvalHistory` (train and validation accuracy per epoch;
         a fit with ``initial_epoch=n`` continues the previous record after its first ``n``
-        epochs) and ``model.train_images_per_s`` the training throughput.
+        epochs; it is there from the start of the fit, growing epoch by epoch) and
+        ``model.train_images_per_s`` the training throughput.
     """
     from keras_cvcls.data.classification_dataset import ClassificationDataset
     from keras_cvcls.training import TensorBoardExtras
@@ -195,10 +196,10 @@ def fit_dataset(
     }
     if seed is not None:
         keras.utils.set_random_seed(seed)
+    model.eval_history = eval_history  # the record in progress, for callbacks that keep it (RunProgress)
     history = keras.Model.fit(
         model, train, epochs=epochs, validation_data=keras_val, shuffle=False, callbacks=all_callbacks,
         verbose=verbose, **fit_kwargs,
     )
-    model.eval_history = eval_history
     model.train_images_per_s = meter.images_per_s
     return history
