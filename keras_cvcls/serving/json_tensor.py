@@ -274,7 +274,7 @@ class _Reduced:
             return doc
         if (top := array_of(doc)) is not None:
             return top
-        stack = [doc]
+        stack = [doc] if isinstance(doc, (list, dict)) else []
         while stack:
             node = stack.pop()
             for key, value in list(enumerate(node) if isinstance(node, list) else node.items()):
