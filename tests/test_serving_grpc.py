@@ -170,12 +170,6 @@ def test_errors_have_tf_servings_codes_and_messages(stubs, images):
         (models.GetModelStatus, status_request("nope"), C.NOT_FOUND, "Could not find any versions of model nope"),
         (models.GetModelStatus, status_request(version=5), C.NOT_FOUND, f"Could not find version 5 of model {NAME}"),
         (
-            models.GetModelStatus,
-            status_request(label="beta"),
-            C.INVALID_ARGUMENT,
-            "Unrecognized servable version label: beta",
-        ),
-        (
             prediction.Predict,
             predict_request(images, "nope"),
             C.NOT_FOUND,

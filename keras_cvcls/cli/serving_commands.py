@@ -58,7 +58,12 @@ def register(commands):
     serve.add_argument("--max-enqueued-batches", type=int, help="implies --enable-batching")
     serve.add_argument("--num-batch-threads", type=int, help="implies --enable-batching")
     serve.add_argument("--poll-seconds", type=float, default=1.0, help="base path polling interval (default 1)")
-    serve.add_argument("--max-request-bytes", type=int, default=64 << 20, help="request size limit (default 64 MiB)")
+    serve.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=2**31 - 1,
+        help="largest REST body and gRPC message (default 2147483647, TF Serving's gRPC limit)",
+    )
     serve.add_argument("--rest-timeout-ms", type=int, default=30000, help="REST request time limit (default 30000)")
     serve.add_argument("--no-warmup", action="store_true", help="do not replay warm-up requests at load")
     serve.set_defaults(run=_serve)

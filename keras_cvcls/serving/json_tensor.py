@@ -17,11 +17,12 @@ values outside dense arrays.
 import base64
 import binascii
 import bisect
+import decimal
+import itertools
 import json
 import math
 import re
 import secrets
-import sys
 
 import numpy as np
 
@@ -46,13 +47,20 @@ _NUMPY = {
 }
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
-_MAX_FLOAT = float(np.finfo(np.float32).max)
 # Dense numeric arrays of at least this many bytes are read without a Python object per number.
 DENSE_MIN_BYTES = 4096
 # Values (numbers, strings, lists, objects) a body may hold outside dense arrays: json.loads
 # makes a Python object of each, ~100 bytes for a number in a list of its own.
 MAX_JSON_VALUES = 1 << 20
 _JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
+_WHITESPACE = " \t\n\r"
+# Numbers that may exceed a double (rapidjson: "Number too big to be stored in double"): a quick
+# look first, then strings skipped and each candidate converted.
+_MAYBE_BIG = re.compile(rb"[eE]\+?0*[1-9][0-9]{2}|[0-9]{309}")
+_STRING_OR_BIG = re.compile(_JSON_STRING.pattern + rb"|(-?[0-9][0-9.]*(?:[eE]\+?[0-9]+|[0-9]{308}))")
+_BIG_IN_DENSE = re.compile(rb"-?[0-9][0-9.]*[eE]\+?0*[1-9][0-9]{2,}")
+# Tokens rapidjson's kParseNanAndInfFlag reads and Python's parser does not.
+_NON_STANDARD_CONSTANT = re.compile(r"-?(?:NaN|Inf)")
 
 # Python json messages -> rapidjson's (GetParseError_En), for TF Serving's "JSON Parse error: ...".
 _PARSE_ERRORS = (
@@ -67,21 +75,165 @@ _PARSE_ERRORS = (
 )
 
 
-def _parse_error_message(message, offset, body, byte_offset):
+def _parse_error_message(message, body, byte_offset):
+    """rapidjson's GetParseError_En text for a Python parser message."""
     for python, rapid in _PARSE_ERRORS:
         if message.startswith(python):
-            message = rapid
+            return rapid
+    if message.startswith("Expecting ',' delimiter"):
+        # rapidjson says which container is open; find it from the text before the error.
+        depth_obj = body.rfind(b"{", 0, byte_offset) > body.rfind(b"[", 0, byte_offset)
+        return "Missing a comma or '}' after an object member." if depth_obj else "Missing a comma or ']' after an array element."
+    return message
+
+
+def _first_wins(pairs):
+    """An object's members; of duplicate names the first counts, as rapidjson's FindMember finds it."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        members = {}
+        for key, value in pairs:
+            members.setdefault(key, value)
+    return members
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_first_wins)
+
+
+def _is_too_big(token):
+    return math.isinf(float(token))
+
+
+def _first_number_too_big(reduced, body, arrays, before):
+    """The body offset of the first number beyond a double's range (before ``before``), or None."""
+    found = []
+    if _MAYBE_BIG.search(reduced.text):
+        for match in _STRING_OR_BIG.finditer(reduced.text):
+            if match.group(1) is not None and _is_too_big(match.group(1)):
+                found.append(reduced.body_offset(match.start()))
+                break
+    for array in arrays:
+        for match in _BIG_IN_DENSE.finditer(body, array.start, array.end):
+            if _is_too_big(match.group()):
+                found.append(match.start())
+                break
+    found = [offset for offset in found if offset < before]
+    return min(found) if found else None
+
+
+_SPACE = re.compile(r"[ \t\n\r]*+")
+_TOKEN = re.compile(
+    r"([\[\]{},:\"])|(-?(?:NaN|Infinity|Inf)|true|false|null)|(-?(?:0|[1-9][0-9]*+)(\.[0-9]++)?+([eE][+\-]?+[0-9]++)?+)"
+)
+_CONSTANTS = {"true": True, "false": False, "null": None}
+
+
+def _scalar(constant, number, fraction, exponent):
+    if constant is not None:
+        if constant in _CONSTANTS:
+            return _CONSTANTS[constant]
+        return float(constant)  # NaN, -NaN, Inf, -Inf, Infinity, -Infinity
+    if fraction is None and exponent is None and len(number) < 300:
+        return int(number)
+    value = float(number)
+    return value if fraction or exponent or math.isinf(value) else int(number)
+
+
+class _OpenObject:
+    __slots__ = ("members", "name")
+
+    def __init__(self):
+        self.members, self.name = {}, None
+
+
+def _parse_iteratively(text, pos, deadline):
+    """rapidjson's iterative parser: no depth limit, ``Inf`` / ``NaN`` tokens, first duplicate wins.
+
+    Returns:
+        ``(document, None, end)``, or ``(None, (offset, rapidjson message), None)``; numbers
+        beyond a double are left to :func:`_first_number_too_big`.
+    """
+    stack, state, n = [], "start", len(text)  # stack: open lists and _OpenObjects
+    steps = 0
+    while True:
+        pos = _SPACE.match(text, pos).end()
+        if pos >= n:
             break
-    else:
-        if message.startswith("Expecting ',' delimiter"):
-            # rapidjson says which container is open; find it from the text before the error.
-            depth_obj = body.rfind(b"{", 0, byte_offset) > body.rfind(b"[", 0, byte_offset)
-            message = (
-                "Missing a comma or '}' after an object member."
-                if depth_obj
-                else "Missing a comma or ']' after an array element."
-            )
-    return f"JSON Parse error: {message} at offset: {offset}"
+        steps += 1
+        if steps & 0xFFFF == 0:
+            check_deadline(deadline)
+        match = _TOKEN.match(text, pos)
+        punct, constant, number = match.groups()[:3] if match else (None, None, None)
+        top = stack[-1] if stack else None
+        if state in ("start", "value", "first_value"):
+            if punct == "[":
+                stack.append([])
+                state, pos = "first_value", match.end()
+                continue
+            if punct == "{":
+                stack.append(_OpenObject())
+                state, pos = "first_key", match.end()
+                continue
+            if punct == "]" and state == "first_value":
+                value, pos = stack.pop(), match.end()
+            elif punct == '"':
+                try:
+                    value, pos = json.decoder.scanstring(text, pos + 1)
+                except json.JSONDecodeError as e:
+                    message = _parse_error_message(e.msg, b"", 0)
+                    return None, ((n if e.msg.startswith("Unterminated") else e.pos), message), None
+            elif constant is not None or number is not None:
+                value, pos = _scalar(constant, number, match.group(4), match.group(5)), match.end()
+            else:
+                return None, (pos, "Invalid value."), None
+        elif state in ("key", "first_key"):
+            if punct == "}" and state == "first_key":
+                value, pos = stack.pop().members, match.end()
+            elif punct == '"':
+                try:
+                    top.name, pos = json.decoder.scanstring(text, pos + 1)
+                except json.JSONDecodeError as e:
+                    message = _parse_error_message(e.msg, b"", 0)
+                    return None, ((n if e.msg.startswith("Unterminated") else e.pos), message), None
+                state = "colon"
+                continue
+            else:
+                return None, (pos, "Missing a name for object member."), None
+        elif state == "colon":
+            if punct != ":":
+                return None, (pos, "Missing a colon after a name of object member."), None
+            state, pos = "value", match.end()
+            continue
+        else:  # after a value inside a list or an object
+            closing = "]" if isinstance(top, list) else "}"
+            if punct == ",":
+                state, pos = ("value" if closing == "]" else "key"), match.end()
+                continue
+            if punct != closing:
+                what = "a comma or ']' after an array element" if closing == "]" else "a comma or '}' after an object member"
+                return None, (pos, f"Missing {what}."), None
+            value, pos = stack.pop(), match.end()
+            value = value if closing == "]" else value.members
+        if not stack:
+            return value, None, pos  # kParseStopWhenDoneFlag
+        top = stack[-1]
+        if isinstance(top, list):
+            top.append(value)
+        else:
+            top.members.setdefault(top.name, value)
+        state = "after"
+    messages = {
+        "start": "The document is empty.",
+        "first_key": "Missing a name for object member.",
+        "key": "Missing a name for object member.",
+        "colon": "Missing a colon after a name of object member.",
+        "value": "Invalid value.",
+        "first_value": "Invalid value.",
+    }
+    if state == "after":
+        what = "a comma or ']' after an array element" if isinstance(stack[-1], list) else "a comma or '}' after an object member"
+        return None, (pos, f"Missing {what}."), None
+    return None, (pos, messages[state]), None
 
 
 class _Reduced:
@@ -122,7 +274,7 @@ class _Reduced:
             return doc
         if (top := array_of(doc)) is not None:
             return top
-        stack = [doc]
+        stack = [doc] if isinstance(doc, (list, dict)) else []
         while stack:
             node = stack.pop()
             for key, value in list(enumerate(node) if isinstance(node, list) else node.items()):
@@ -175,19 +327,41 @@ def parse_json(body, *, deadline=None, min_dense_bytes=DENSE_MIN_BYTES):
     except UnicodeDecodeError as e:
         offset = reduced.body_offset(e.start)
         raise invalid_argument(f"JSON Parse error: Invalid encoding in string. at offset: {offset}") from None
+
+    def body_offset(char_offset):
+        return reduced.body_offset(char_offset if text.isascii() else len(text[:char_offset].encode("utf-8")))
+
+    start = len(text) - len(text.lstrip(_WHITESPACE))
+    if start == len(text):
+        raise invalid_argument(f"JSON Parse error: The document is empty. at offset: {_char_offset(body, len(body))}")
+    error = root_end = None  # (body byte offset, message); the root value's end in the body
     try:
-        doc = json.loads(text)
+        # kParseStopWhenDoneFlag: what follows the root value is not read.
+        doc, end = _DECODER.raw_decode(text, start)
+        root_end = body_offset(end)
     except json.JSONDecodeError as e:
-        byte_offset = reduced.body_offset(e.pos if text.isascii() else len(text[: e.pos].encode("utf-8")))
-        offset = _char_offset(body, byte_offset)
-        raise invalid_argument(_parse_error_message(e.msg, offset, body, byte_offset)) from None
-    except RecursionError:
-        raise invalid_argument("JSON Parse error: Terminate parsing due to Handler error. at offset: 0") from None
-    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
-        digits = re.search(rb"-?[0-9]{%d,}" % (sys.get_int_max_str_digits() + 1), reduced.text)
-        offset = _char_offset(body, reduced.body_offset(digits.start() if digits else 0))
-        message = f"JSON Parse error: Number too big to be stored in double. at offset: {offset}"
-        raise invalid_argument(message) from None
+        if _NON_STANDARD_CONSTANT.match(text, e.pos):  # Inf, -Inf, -NaN: rapidjson's own reading
+            doc, error, end = _parse_iteratively(text, start, deadline)
+            if error is None:
+                root_end = body_offset(end)
+            else:
+                error = (body_offset(error[0]), error[1])
+        else:
+            byte_offset = body_offset(e.pos)
+            error = (byte_offset, _parse_error_message(e.msg, body, byte_offset))
+    except RecursionError:  # nested deeper than Python's parser goes: rapidjson parses iteratively
+        doc, error, end = _parse_iteratively(text, start, deadline)
+        if error is None:
+            root_end = body_offset(end)
+        else:
+            error = (body_offset(error[0]), error[1])
+    except ValueError:  # an integer of more digits than Python converts: a number too big, found below
+        error = (len(body), "")
+    big = _first_number_too_big(reduced, body, arrays, min(root_end or len(body), error[0] if error else len(body)))
+    if big is not None:
+        error = (big, "Number too big to be stored in double.")
+    if error is not None:
+        raise invalid_argument(f"JSON Parse error: {error[1]} at offset: {_char_offset(body, error[0])}")
     doc = reduced.restore(doc)
     if not isinstance(doc, dict):
         raise _format_error(doc, "Is not object")
@@ -230,31 +404,119 @@ def format_decimal(value, double=False):
     return text
 
 
-# Dense arrays longer than this are summarised in error messages instead of printed in full.
-_QUOTED_DENSE_BYTES = 1 << 16
+# json_tensor.cc: kMaxJsonDebugStringBytes. Quoting stops once this many bytes are written.
+MAX_JSON_DEBUG_STRING_BYTES = 256
+_ESCAPES = {i: "\\u%04X" % i for i in range(0x20)}
+_ESCAPES.update({0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r", 0x22: '\\"', 0x5C: "\\\\"})
+_DENSE_TOKEN = re.compile(rb"[\[\]]|[^,\[\]\s]+")
 
 
-def _dense_for_message(value):
-    if not isinstance(value, DenseArray):
-        raise TypeError(f"not JSON: {type(value).__name__}")
-    if value.end - value.start <= _QUOTED_DENSE_BYTES:
-        return value.to_list()
-    return f"<{value.size} numbers, shape [{','.join(map(str, value.shape))}]>"
+def _rapid_string(text):
+    return '"' + text.translate(_ESCAPES) + '"'
+
+
+def _rapid_double(value):
+    """rapidjson's Writer::Double (Grisu shortest digits, Prettify); None for NaN and infinities."""
+    if not math.isfinite(value):
+        return None  # the writer fails without kWriteNanAndInfFlag, and quoting stops there
+    sign = "-" if math.copysign(1.0, value) < 0 else ""
+    if value == 0:
+        return sign + "0.0"
+    _, digit_tuple, k = decimal.Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    length = len(digits)
+    kk = length + k
+    if 0 <= k and kk <= 21:
+        text = digits + "0" * k + ".0"
+    elif 0 < kk <= 21:
+        text = digits[:kk] + "." + digits[kk:]
+    elif -6 < kk <= 0:
+        text = "0." + "0" * -kk + digits
+    elif length == 1:
+        text = f"{digits}e{kk - 1}"
+    else:
+        text = f"{digits[0]}.{digits[1:]}e{kk - 1}"
+    return sign + text
+
+
+def _rapid_scalar(value):
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _rapid_string(value)
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
+        return str(value)
+    return _rapid_double(float(value))  # beyond 64 bits rapidjson keeps a double
+
+
+def _dense_events(array):
+    for match in _DENSE_TOKEN.finditer(array.body, array.start, array.end):
+        token = match.group()
+        yield (token.decode(),) if token in (b"[", b"]") else ("v", json.loads(token))
+
+
+def _events(value):
+    """The rapidjson handler calls of ``value``: ("{",), ("k", name), ("v", scalar), ("}",), ... lazily."""
+    stack = [iter((value,))]
+    while stack:
+        item = next(stack[-1], stack)
+        if item is stack:
+            stack.pop()
+        elif isinstance(item, tuple):
+            yield item
+        elif isinstance(item, dict):
+            yield ("{",)
+            members = itertools.chain.from_iterable((("k", k), v) for k, v in item.items())
+            stack.append(itertools.chain(members, (("}",),)))
+        elif isinstance(item, list):
+            yield ("[",)
+            stack.append(itertools.chain(item, (("]",),)))
+        elif isinstance(item, DenseArray):
+            stack.append(_dense_events(item))
+        else:
+            yield ("v", item)
 
 
 def json_value_to_string(value):
-    """A JSON value as TF Serving quotes it in error messages (rapidjson's pretty writer)."""
-    if isinstance(value, float):
-        with np.errstate(over="ignore"):  # beyond float32's range: a double
-            return format_decimal(value, double=float(np.float32(value)) != value)
-    if isinstance(value, DenseArray):
-        value = _dense_for_message(value)
-    try:
-        if isinstance(value, (dict, list)):
-            return json.dumps(value, indent=4, ensure_ascii=False, allow_nan=True, default=_dense_for_message)
-        return json.dumps(value, ensure_ascii=False)
-    except RecursionError:
-        return "<a value nested too deeply to print>"
+    """A JSON value as TF Serving quotes it in error messages (``JsonValueToDebugString``).
+
+    rapidjson's PrettyWriter with ``kFormatSingleLineArray`` (arrays on one line, objects
+    indented by 4), stopped once :data:`MAX_JSON_DEBUG_STRING_BYTES` are written: the text may
+    be cut anywhere. It walks the value without recursion and reads a dense array only as far
+    as it prints it.
+    """
+    parts, size, levels = [], 0, []  # levels: [in an array, values written]
+    for event in _events(value):
+        if size >= MAX_JSON_DEBUG_STRING_BYTES:
+            break
+        kind = event[0]
+        if kind in ("}", "]"):
+            _, count = levels.pop()
+            text = "\n" + " " * (4 * len(levels)) + "}" if kind == "}" and count else kind
+        else:
+            text = ""
+            if levels:
+                level = levels[-1]
+                if level[0]:
+                    text = ", " if level[1] else ""
+                else:
+                    text = (",\n" if level[1] % 2 == 0 else ": ") if level[1] else "\n"
+                    text += " " * (4 * len(levels)) if level[1] % 2 == 0 else ""
+                level[1] += 1
+            if kind in ("{", "["):
+                levels.append([kind == "[", 0])
+                text += kind
+            else:
+                scalar = _rapid_string(event[1]) if kind == "k" else _rapid_scalar(event[1])
+                if scalar is None:
+                    parts.append(text)
+                    break
+                text += scalar
+        parts.append(text)
+        size += len(text.encode("utf-8"))
+    return "".join(parts)
 
 
 def _format_error(value, *parts):
@@ -288,26 +550,14 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _lossless(value, digits):
-    if isinstance(value, float) and not math.isfinite(value):
-        return True
-    if isinstance(value, int):
-        return abs(value) <= (1 << digits) - 1
-    limit = _MAX_FLOAT if digits == 24 else float("inf")
-    return -limit <= value <= limit
-
-
 def _convert_value(value, dtype):
     """AddValueToTensor: one JSON scalar -> a Python value for the tensor."""
     if dtype in (DT_FLOAT, DT_DOUBLE):
         if not _is_number(value):
             raise _type_error(value, dtype)
-        if not _lossless(value, 24 if dtype == DT_FLOAT else 53):
-            target = "float" if dtype == DT_FLOAT else "double"
-            raise invalid_argument(
-                f"Cannot convert JSON value: {json_value_to_string(value)} to {target} without loss of precision."
-            )
-        return value
+        # GetFloat() / GetDouble(): any number, through a double (TF Serving dropped its
+        # precision check in 2021); beyond float range a float is infinite.
+        return float(value)
     if dtype in (DT_INT32, DT_INT16, DT_INT8, DT_UINT8):
         if not (isinstance(value, int) and not isinstance(value, bool) and _INT32[0] <= value <= _INT32[1]):
             raise _type_error(value, dtype)
@@ -366,15 +616,8 @@ def _suspicious_numbers(dtype):
     for a dtype; this mask only has to include every number it could refuse or change.
     """
     if dtype in (DT_FLOAT, DT_DOUBLE):
-        exact, limit = ((1 << 24) - 1, _MAX_FLOAT) if dtype == DT_FLOAT else ((1 << 53) - 1, math.inf)
-
-        def suspicious(values, tokens):
-            magnitude = np.abs(values)
-            mask = ~np.isfinite(values) | (magnitude > limit)
-            large = magnitude > exact  # an integer this large loses precision
-            return mask | (large & tokens.is_int) if large.any() else mask
-
-        return suspicious
+        # Read as doubles and cast, as GetFloat() does; numbers beyond a double fail the parse.
+        return lambda values, tokens: np.zeros(len(values), bool)
     bounds = {DT_INT32: _INT32, DT_INT16: _INT32, DT_INT8: _INT32, DT_UINT8: _INT32, DT_INT64: _INT64}
     bounds.update({DT_UINT32: (0, 2**32 - 1), DT_UINT64: (0, 2**64 - 1)})
     if dtype not in bounds:
@@ -456,16 +699,11 @@ def _fast_numeric(value, dtype, shape):
         return None
     if list(array.shape) != shape or array.dtype.kind not in "if":
         return None
-    # Beyond 2**24 (2**53) a JSON integer does not fit a float (double); numpy has made floats
-    # of any integers mixed with floats, so large values take the checking path either way.
-    if dtype == DT_FLOAT:
-        if array.size and np.abs(array[np.isfinite(array)]).max(initial=0) > (1 << 24) - 1:
-            return None
-        return array.astype(np.float32)
-    if dtype == DT_DOUBLE:
-        if array.size and np.abs(array[np.isfinite(array)]).max(initial=0) > (1 << 53) - 1:
-            return None
-        return array.astype(np.float64)
+    if dtype in (DT_FLOAT, DT_DOUBLE):
+        if array.dtype.kind == "i" and array.size and np.abs(array).max() > (1 << 53):
+            return None  # numpy's int64 -> float32 cast skips the double GetFloat() goes through
+        with np.errstate(over="ignore"):  # beyond float range: infinite, as the C++ cast makes it
+            return array.astype(_NUMPY[dtype])
     if array.dtype.kind != "i":
         return None
     low, high = _INT32 if dtype == DT_INT32 else _INT64
@@ -483,7 +721,8 @@ def _contains_dense(value):
 def _scalars_array(values, numpy_dtype):
     if numpy_dtype in (np.int8, np.int16, np.uint8):  # an int32 value keeps its low bits, as in TF Serving
         return np.array(values, dtype=np.int64).astype(numpy_dtype)
-    return np.array(values, dtype=numpy_dtype)
+    with np.errstate(over="ignore"):  # a double beyond float range: infinite, as the C++ cast makes it
+        return np.array(values, dtype=numpy_dtype)
 
 
 def _join(flat, numpy_dtype):

@@ -23,11 +23,17 @@ def model_spec_proto(spec, name, version=None, signature_name=None):
 
 
 def status_response(manager, name, version=None, label=None):
-    """GetModelStatusResponse for a model (all versions, or the one asked for)."""
+    """GetModelStatusResponse for a model (all versions, or the one asked for).
+
+    ``label`` is ignored, as TF Serving's ``GetModelStatusWithModelSpec`` ignores it
+    (``get_model_status_impl.cc`` reads ``model_spec.version()`` only): a request with a
+    label, known or not, gets every version.
+    """
     from tensorflow_serving.apis import get_model_status_pb2
 
+    del label
     response = get_model_status_pb2.GetModelStatusResponse()
-    for number, state in manager.version_states(name, version, label):
+    for number, state in manager.version_states(name, version):
         entry = response.model_version_status.add()
         entry.version = number
         entry.state = _STATE_ENUM[state.state]

@@ -6,6 +6,13 @@ Routes are matched with TF Serving's own regular expressions on the raw path:
 * ``GET /v1/models/NAME[/versions/N | /labels/L]/metadata`` - signatures
 * ``POST /v1/models/NAME[/versions/N | /labels/L]:predict`` - row or columnar JSON
 
+The path matched is the raw request target, query string included, as TF Serving's
+``uri_path()`` is (``/v1/models/m?x=1`` asks for the model ``m?x=1``). The regular expressions
+ignore case, the dispatch after them does not: ``:PREDICT`` is a malformed request and
+``/METADATA`` asks for the status (``http_rest_api_handler.cc``). ``OPTIONS`` is a CORS
+preflight: 200 with an empty body when the ``Origin`` header holds ``http://`` or ``https://``,
+else 400 (``http_server.cc``).
+
 Errors are ``{"error": "..."}`` with TF Serving's HTTP status for the error's code. The server
 runs on its own event loop in a background thread; the JSON work runs on a thread pool so the
 loop only moves bytes. The request timeout covers the whole request: reading the JSON into
@@ -34,7 +41,8 @@ _PREDICT_RE = re.compile(
 _STATUS_RE = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
 # Request bodies up to this size are parsed on the event loop, larger ones in the thread pool.
 _INLINE_BODY_BYTES = 256 * 1024
-_JSON = "application/json"
+_JSON_HEADERS = {"Content-Type": "application/json"}  # TF Serving's AddHeaders: no charset
+_CORS_ORIGIN = re.compile(r"https?://")
 
 
 def _version(text):
@@ -72,7 +80,7 @@ class RestServer:
         *,
         host="0.0.0.0",
         port=8501,
-        max_request_bytes=64 << 20,
+        max_request_bytes=2**31 - 1,
         timeout_ms=30000,
         num_threads=8,
         grace=5.0,
@@ -109,9 +117,11 @@ class RestServer:
         from aiohttp import web
 
         deadline = time.monotonic() + self.timeout if self.timeout else None
-        path = request.rel_url.raw_path
+        path = request.raw_path  # the query string is part of it, as in TF Serving
         if not _V1_RE.fullmatch(path):
             return web.Response(status=404)  # TF Serving has no handler outside /v1/
+        if request.method == "OPTIONS":  # a CORS preflight, answered before the REST handler
+            return web.Response(status=200 if _CORS_ORIGIN.search(request.headers.get("Origin", "")) else 400)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -120,7 +130,9 @@ class RestServer:
             if request.method == "POST" and (match := _PREDICT_RE.fullmatch(path)):
                 name, version, label, verb = match.groups()
                 name, version, label = _unquote(name), _version(version), _unquote(label)
-                if verb.lower() != "predict":
+                if verb not in ("predict", "classify", "regress"):  # the regex ignores case, the dispatch does not
+                    raise invalid_argument(f"Malformed request: {request.method} {path}")
+                if verb != "predict":
                     raise ServingError(
                         Code.UNIMPLEMENTED,
                         f"{verb} is not supported by the keras-cvcls server (predict signatures only); use :predict",
@@ -131,7 +143,7 @@ class RestServer:
                 name, version, label = _unquote(name), _version(version), _unquote(label)
                 if not name:
                     raise invalid_argument("Missing model name in request.")
-                if subresource:
+                if subresource == "metadata":  # any other case of it asks for the status
                     servable = self.manager.get_servable(name, version, label)
                     text = protos.metadata_json(protos.metadata_response(servable))
                 else:
@@ -140,12 +152,12 @@ class RestServer:
                 raise invalid_argument(f"Malformed request: {request.method} {path}")
         except ServingError as e:
             return self._error(e.http_status, e.message)
-        return web.Response(text=text, content_type=_JSON)
+        return web.Response(body=text.encode("utf-8"), headers=_JSON_HEADERS)
 
     def _error(self, status, message):
         from aiohttp import web
 
-        return web.Response(status=status, text=json_tensor.make_json_error(message), content_type=_JSON)
+        return web.Response(status=status, body=json_tensor.make_json_error(message).encode("utf-8"), headers=_JSON_HEADERS)
 
     async def _predict(self, name, version, label, body, deadline):
         loop = asyncio.get_running_loop()

@@ -25,7 +25,8 @@ from keras_cvcls.serving.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_REQUEST_BYTES = 64 << 20
+# TF Serving's gRPC limit (server.cc: builder.SetMaxMessageSize(INT32_MAX)); its REST server sets none.
+DEFAULT_MAX_REQUEST_BYTES = 2**31 - 1
 
 
 def _batching_options(batching_parameters):
@@ -70,7 +71,9 @@ class ModelServer:
         load_retry_interval_s: seconds between load retries.
         enable_model_warmup: replay ``assets.extra/tf_serving_warmup_requests`` at load.
         rest_api_timeout_in_ms: REST requests running longer get 504; 0 for no limit.
-        max_request_bytes: largest REST body (413 above) and gRPC message (RESOURCE_EXHAUSTED).
+        max_request_bytes: largest REST body (413 above) and gRPC message (RESOURCE_EXHAUSTED);
+            by default TF Serving's gRPC limit, 2**31 - 1 (TF Serving sets it with
+            ``--grpc_channel_arguments=grpc.max_receive_message_length=N``).
         grpc_max_threads: gRPC calls handled at once.
         rest_api_num_threads: threads converting REST JSON; default 4 per CPU.
         grace: seconds :meth:`stop` lets running requests finish.
@@ -138,9 +141,10 @@ class ModelServer:
                 raise ValueError(f"{name} must be an int in [0, 65535] or None. Received: {name}={port!r}")
         if rest_port is None and grpc_port is None:
             raise ValueError("set at least one of rest_port and grpc_port. Received: rest_port=None, grpc_port=None")
-        if not isinstance(max_request_bytes, int) or max_request_bytes < 1024:
+        if not isinstance(max_request_bytes, int) or not 1024 <= max_request_bytes <= DEFAULT_MAX_REQUEST_BYTES:
             raise ValueError(
-                f"max_request_bytes must be an int >= 1024. Received: max_request_bytes={max_request_bytes!r}"
+                f"max_request_bytes must be an int in [1024, {DEFAULT_MAX_REQUEST_BYTES}] (gRPC's limit). "
+                f"Received: max_request_bytes={max_request_bytes!r}"
             )
         self.models = list(models)
         self.host = host
