@@ -15,8 +15,8 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from keras_cvcls.serving import protos
-from keras_cvcls.serving.model_config import parse_model_config
-from keras_cvcls.serving.predictor import wait
+from keras_cvcls.serving.config_reload import reload_config
+from keras_cvcls.serving.predictor import check_input_names, wait
 from keras_cvcls.serving.status import Code, ServingError, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,17 @@ def _spec(model_spec):
     return model_spec.name, version, label
 
 
+# grpc_status_util.cc's ToGRPCStatus: longer messages are cut and marked.
+_MESSAGE_LIMIT = 1024
+
+
+def grpc_message(message):
+    """The status message TF Serving's gRPC API sends: at most 1,024 characters, then ``...TRUNCATED``."""
+    return message if len(message) <= _MESSAGE_LIMIT else message[:_MESSAGE_LIMIT] + "...TRUNCATED"
+
+
 def _abort(context, error):
-    context.abort(getattr(grpc.StatusCode, error.code.name), error.message)
+    context.abort(getattr(grpc.StatusCode, error.code.name), grpc_message(error.message))
 
 
 def _unsupported(name):
@@ -52,16 +61,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.predictor = predictor
 
     def Predict(self, request, context):
-        import tensorflow as tf
-
         try:
             if not request.HasField("model_spec"):
                 raise invalid_argument("Missing ModelSpec")
             servable = self.manager.get_servable(*_spec(request.model_spec))
-            try:
-                inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
-            except (TypeError, ValueError) as e:
-                raise invalid_argument(f"Cannot parse input tensor: {e}") from None
+            signature = servable.signature(request.model_spec.signature_name)
+            check_input_names(signature, request.inputs)
+            inputs = {}
+            for alias in sorted(signature.inputs):
+                inputs[alias] = protos.tensor_from_proto(request.inputs[alias])
+                if inputs[alias] is None:
+                    raise invalid_argument("tensor parsing error: ", alias)
             future = self.predictor.submit(
                 servable, request.model_spec.signature_name, inputs, list(request.output_filter)
             )
@@ -108,16 +118,19 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             _abort(context, e)
 
     def HandleReloadConfigRequest(self, request, context):
-        from google.protobuf import text_format
-
-        response = model_management_pb2.ReloadConfigResponse()
+        """Applies a new model config; a refused one fails the RPC with TF Serving's code and message."""
         try:
-            models = parse_model_config(text_format.MessageToString(request.config))
-            self.manager.reload_config(models)
-            response.status.error_code = int(Code.OK)
-        except (ValueError, FileNotFoundError) as e:
-            response.status.error_code = int(Code.INVALID_ARGUMENT)
-            response.status.error_message = str(e)
+            try:
+                reload_config(self.manager, request.config)
+            except FileNotFoundError as e:  # TF Serving would wait for the folder: see serving/README.md
+                raise ServingError(Code.NOT_FOUND, str(e)) from None
+            except ValueError as e:
+                raise invalid_argument(str(e)) from None
+        except ServingError as e:
+            log.error("ReloadConfig failed: %s", e.message)
+            _abort(context, e)
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.error_code = int(Code.OK)
         return response
 
 
