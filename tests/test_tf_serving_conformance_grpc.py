@@ -236,3 +236,138 @@ def test_reload_and_poller_never_load_one_version_twice(classifier, tmp_path, ca
         loads = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Loading servable")]
         assert loads == ["Loading servable: {name: b version: 1}"]
         assert srv.manager.get_servable("b").version == 1
+
+
+# ---------------------------------------------------------------- item 7: Classify, Regress, MultiInference
+
+
+def image_example(data):
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
+    return tf.train.Example(features=tf.train.Features(feature={"image/encoded": feature}))
+
+
+def in_process_scores(base, files):
+    loaded = tf.saved_model.load(str(base / "1"))
+    return loaded.signatures["serving_default"](image_bytes=tf.constant(files))["scores"].numpy()
+
+
+def classification_request(files, signature="classification", name=NAME):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = name
+    request.model_spec.signature_name = signature
+    for data in files:
+        request.input.example_list.examples.add().CopyFrom(image_example(data))
+    return request
+
+
+def test_grpc_classify_scores_equal_in_process_scores(prediction, base, images):
+    # classifier.cc RunClassify / PostProcessClassificationResult: one Classifications per example,
+    # a (label, score) per class; MakeModelSpec echoes name, signature and version.
+    response = prediction.Classify(classification_request(images), timeout=TIMEOUT)
+    expected = in_process_scores(base, images)
+    got = np.array([[c.score for c in row.classes] for row in response.result.classifications], np.float32)
+    np.testing.assert_array_equal(got, expected)
+    assert [[c.label for c in row.classes] for row in response.result.classifications] == [LABELS] * len(images)
+    assert (response.model_spec.name, response.model_spec.signature_name) == (NAME, "classification")
+    assert response.model_spec.version.value == 1
+
+
+def test_rest_classify_scores_equal_in_process_scores_and_context_applies(server, base, images):
+    # json_tensor.cc FillClassifyRegressRequestFromJson ("examples", optional "context", {"b64": ...} bytes);
+    # MakeJsonFromClassificationResult writes {"results": [[[label, score], ...], ...]}.
+    import base64
+
+    b64 = [{"b64": base64.b64encode(f).decode()} for f in images]
+    url = f"{server.rest_url}/v1/models/{NAME}:classify"
+    body = {"signature_name": "classification", "examples": [{"image/encoded": b} for b in b64]}
+    reply = requests.post(url, json=body, timeout=TIMEOUT)
+    assert reply.status_code == 200, reply.text
+    results = reply.json()["results"]
+    assert [[pair[0] for pair in row] for row in results] == [LABELS] * len(images)
+    np.testing.assert_allclose(
+        np.array([[pair[1] for pair in row] for row in results]), in_process_scores(base, images), rtol=1e-5
+    )
+    # the context's features join every example's (util.cc InputToSerializedExampleTensor)
+    with_context = {"signature_name": "classification", "context": {"image/encoded": b64[0]}, "examples": [{}, {}]}
+    reply = requests.post(url, json=with_context, timeout=TIMEOUT)
+    rows = reply.json()["results"]
+    assert rows[0] == rows[1] and [pair[0] for pair in rows[0]] == LABELS
+
+
+def test_rest_classify_and_regress_bodies_are_validated_as_tf_serving_does(server):
+    # json_tensor.cc FillClassifyRegressRequestFromJson / MakeExampleFromJsonObject / AddValueToFeature.
+    url = f"{server.rest_url}/v1/models/{NAME}"
+    cases = [
+        (":classify", {"signature_name": "classification"},
+         'JSON Value: {\n    "signature_name": "classification"\n} When method is classify, key \'examples\' is expected and was not found'),
+        (":regress", {"examples": {}}, 'JSON Value: {\n    "examples": {}\n} Expecting \'examples\' value to be an list/array'),
+        (":classify", {"examples": []}, "JSON Value: {\n    \"examples\": []\n} 'examples' value is an empty array"),
+        (":classify", {"examples": [1]}, "Example must be JSON object but got JSON Number"),
+        (":classify", {"examples": [{"x": [1, "a"]}]}, "Unexpected element type in feature: x expecting type: int64"),
+        (":classify", {"examples": [{"x": None}]}, "Feature: x has element with unexpected JSON type: Null"),
+        (":classify", {"examples": [{"x": [[1]]}]}, "Feature: x has element with unexpected JSON type: Array"),
+        (":classify", {"examples": [{"x": 2**63}]}, "Feature: x has uint64_t element. Only int64_t is supported."),
+        (":classify", {"context": 3, "examples": [{}]}, "Example must be JSON object but got JSON Number"),
+        (":classify", {"signature_name": 3, "examples": [{}]},
+         'JSON Value: {\n    "signature_name": 3,\n    "examples": [\n        {}\n    ]\n} not formatted correctly. '
+         "'signature_name' key must be a string value."),
+    ]
+    for verb, body, message in cases:
+        reply = requests.post(url + verb, json=body, timeout=TIMEOUT)
+        assert (reply.status_code, reply.json()) == (400, {"error": message}), (verb, body, reply.text)
+
+
+def test_regress_and_classify_without_such_signatures_answer_as_tf_serving(prediction, server):
+    # regressor.cc GetRegressionSignatureDef / PreProcessRegression and classifier.cc
+    # GetClassificationSignatureDef / PreProcessClassification, method-name check off (main.cc default).
+    regression = regression_pb2.RegressionRequest()
+    regression.model_spec.name = NAME
+    regression.input.example_list.examples.add()
+    assert rpc_error(prediction.Regress, regression) == (C.INVALID_ARGUMENT, "Expected one output Tensor.")
+    regression.model_spec.signature_name = "nope"
+    assert rpc_error(prediction.Regress, regression) == (
+        C.INVALID_ARGUMENT,
+        "No signature was found with the name: nope",
+    )
+    regression.model_spec.signature_name = "labels"
+    code, message = rpc_error(prediction.Regress, regression)
+    assert code == C.INVALID_ARGUMENT and message.startswith("No regression inputs found in SignatureDef: inputs {")
+    code, message = rpc_error(prediction.Classify, classification_request([b"x"], signature=""))
+    assert code == C.INVALID_ARGUMENT
+    assert message.startswith("No classification inputs found in SignatureDef: inputs {\n  key: \"image_bytes\"")
+    empty = classification_request([])
+    assert rpc_error(prediction.Classify, empty) == (C.INVALID_ARGUMENT, "Input is empty.")
+    assert rpc_error(prediction.Regress, regression_pb2.RegressionRequest()) == (C.INVALID_ARGUMENT, "Missing ModelSpec")
+    reply = requests.post(f"{server.rest_url}/v1/models/{NAME}:regress", json={"examples": [{}]}, timeout=TIMEOUT)
+    assert (reply.status_code, reply.json()) == (400, {"error": "Expected one output Tensor."})
+
+
+def test_multi_inference_answers_as_tf_serving(prediction, base, images):
+    # multi_inference.cc TensorFlowMultiInferenceRunner::Infer and multi_inference_helper.cc.
+    def request(*tasks):
+        message = inference_pb2.MultiInferenceRequest()
+        for name, signature, method in tasks:
+            task = message.tasks.add()
+            task.model_spec.name, task.model_spec.signature_name, task.method_name = name, signature, method
+        message.input.example_list.examples.add().CopyFrom(image_example(images[0]))
+        return message
+
+    classify, regress = "tensorflow/serving/classify", "tensorflow/serving/regress"
+    cases = [
+        (request(), C.INVALID_ARGUMENT, "ModelSpec has no name specified."),
+        (request((NAME, "", regress)), C.INVALID_ARGUMENT, "Expected one output Tensor."),
+        (request((NAME, "nope", classify)), C.INVALID_ARGUMENT, "Requested signature not found in model graph: nope"),
+        (request((NAME, "classification", classify), ("other", "x", classify)), C.INVALID_ARGUMENT,
+         "All ModelSpecs in a MultiInferenceRequest must access the same model name."),
+        (request((NAME, "classification", classify), (NAME, "classification", classify)), C.INVALID_ARGUMENT,
+         "Duplicate evaluation of signature: classification"),
+        (request((NAME, "classification", "tensorflow/serving/predict")), C.UNIMPLEMENTED,
+         "Unsupported signature method_name: tensorflow/serving/predict"),
+        (request(("nope", "", classify)), C.NOT_FOUND, "Servable not found for request: Latest(nope)"),
+    ]
+    for message, code, text in cases:
+        assert rpc_error(prediction.MultiInference, message) == (code, text)
+    response = prediction.MultiInference(request((NAME, "classification", classify)), timeout=TIMEOUT)
+    (result,) = response.results
+    scores = [c.score for c in result.classification_result.classifications[0].classes]
+    np.testing.assert_array_equal(np.array(scores, np.float32), in_process_scores(base, images[:1])[0])

@@ -1,7 +1,8 @@
 """TF Serving's gRPC API with tensorflow-serving-api's own service definitions.
 
-``tensorflow.serving.PredictionService``: ``Predict`` (with ``output_filter``) and
-``GetModelMetadata``; ``tensorflow.serving.ModelService``: ``GetModelStatus`` and
+``tensorflow.serving.PredictionService``: ``Predict`` (with ``output_filter``),
+``GetModelMetadata``, ``Classify``, ``Regress`` and ``MultiInference``
+(:mod:`~keras_cvcls.serving.example_requests`); ``tensorflow.serving.ModelService``: ``GetModelStatus`` and
 ``HandleReloadConfigRequest``. Errors use TF Serving's status codes and messages.
 """
 
@@ -9,12 +10,16 @@ import logging
 from concurrent import futures
 
 import grpc
+from tensorflow_serving.apis import classification_pb2
+from tensorflow_serving.apis import inference_pb2
 from tensorflow_serving.apis import model_management_pb2
+from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.apis import model_service_pb2_grpc
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
+from tensorflow_serving.apis import regression_pb2
 
-from keras_cvcls.serving import protos
+from keras_cvcls.serving import example_requests, protos
 from keras_cvcls.serving.config_reload import reload_config
 from keras_cvcls.serving.predictor import check_input_names, wait
 from keras_cvcls.serving.status import Code, ServingError, invalid_argument
@@ -41,16 +46,6 @@ def grpc_message(message):
 
 def _abort(context, error):
     context.abort(getattr(grpc.StatusCode, error.code.name), grpc_message(error.message))
-
-
-def _unsupported(name):
-    def method(self, request, context):
-        _abort(
-            context,
-            ServingError(Code.UNIMPLEMENTED, f"{name} is not supported by the keras-cvcls server; use Predict"),
-        )
-
-    return method
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -98,9 +93,29 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             _abort(context, e)
         return protos.metadata_response(servable)
 
-    Classify = _unsupported("Classify")
-    Regress = _unsupported("Regress")
-    MultiInference = _unsupported("MultiInference")
+    def _examples(self, request, context, model_spec, run, response):
+        try:
+            if model_spec is None:
+                raise invalid_argument("Missing ModelSpec")
+            servable = self.manager.get_servable(*_spec(model_spec))
+            return run(servable, request, response)
+        except ServingError as e:
+            _abort(context, e)
+
+    def Classify(self, request, context):
+        model_spec = request.model_spec if request.HasField("model_spec") else None
+        return self._examples(request, context, model_spec, example_requests.classify, classification_pb2.ClassificationResponse())
+
+    def Regress(self, request, context):
+        model_spec = request.model_spec if request.HasField("model_spec") else None
+        return self._examples(request, context, model_spec, example_requests.regress, regression_pb2.RegressionResponse())
+
+    def MultiInference(self, request, context):
+        # multi_inference_helper.cc: the first task's ModelSpec picks the model (an empty one if none).
+        model_spec = request.tasks[0].model_spec if request.tasks else model_pb2.ModelSpec()
+        return self._examples(
+            request, context, model_spec, example_requests.multi_inference, inference_pb2.MultiInferenceResponse()
+        )
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
