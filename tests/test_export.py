@@ -73,7 +73,7 @@ def test_a_failed_export_leaves_no_version_and_no_staging_folder(classifier, tmp
 def test_signatures_named_inputs_and_outputs(exported):
     path, _ = exported
     loaded = tf.saved_model.load(path)
-    assert set(loaded.signatures) == {"serving_default", "predict_images", "labels"}
+    assert set(loaded.signatures) == {"serving_default", "predict_images", "labels", "classification"}
     sig = loaded.signatures["serving_default"]
     assert sig.structured_input_signature[1] == {"image_bytes": tf.TensorSpec([None], tf.string, "image_bytes")}
     assert sig.structured_outputs["scores"].shape.as_list() == [None, 3]
@@ -107,6 +107,66 @@ def test_saved_model_cli_show_all_lists_the_signatures(exported, monkeypatch):
         "Method name is: tensorflow/serving/predict",
     ):
         assert expected in text, expected
+
+
+def _saved_model(path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    return proto
+
+
+def test_classification_signature_is_tf_servings_classify_and_scores_as_predict(exported):
+    path, _ = exported
+    signature_defs = _saved_model(path).meta_graphs[0].signature_def
+    classification = signature_defs["classification"]
+    assert classification.method_name == "tensorflow/serving/classify"
+    assert set(classification.inputs) == {"inputs"} and set(classification.outputs) == {"classes", "scores"}
+    assert signature_defs["serving_default"].method_name == "tensorflow/serving/predict"
+    files = [jpeg_bytes(gradient(40, 56, seed=s)) for s in range(2)]
+    examples = [
+        tf.train.Example(
+            features=tf.train.Features(feature={"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f]))})
+        ).SerializeToString()
+        for f in files
+    ]
+    loaded = tf.saved_model.load(path)
+    out = loaded.signatures["classification"](inputs=tf.constant(examples))
+    expected = loaded.signatures["serving_default"](image_bytes=tf.constant(files))["scores"].numpy()
+    np.testing.assert_array_equal(out["scores"].numpy(), expected)
+    assert out["classes"].numpy().tolist() == [[b"cat", b"dog", b"fox"]] * 2
+    no_image = tf.train.Example().SerializeToString()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image/encoded"):
+        loaded.signatures["classification"](inputs=tf.constant([no_image]))
+
+
+@pytest.mark.parametrize(
+    "signature, feed",
+    [
+        ("predict_images", np.zeros((2, 3), np.float32)),  # rank 2: crashed inside oneDNN on TF Serving
+        ("predict_images", np.zeros((1, 8, 8, 3), np.float32)),
+        ("serving_default", np.array([[b"x"]], object)),
+        ("labels", np.zeros((1, 1), np.int64)),
+        ("classification", np.array([[b""]], object)),
+    ],
+)
+def test_signatures_check_input_shapes_in_the_graph(exported, signature, feed):
+    # TF Serving feeds the signature's tensors through a C++ Session without checking shapes
+    # (predict_util.cc): a session callable made from CallableOptions does the same, without
+    # the shape check Session.run adds in Python.
+    from tensorflow.core.protobuf import config_pb2
+
+    path, _ = exported
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        signature_def = meta_graph.signature_def[signature]
+        (info,) = signature_def.inputs.values()
+        outputs = [t.name for t in signature_def.outputs.values()]
+        run = session._make_callable_from_options(config_pb2.CallableOptions(feed=[info.name], fetch=outputs))
+        with pytest.raises(tf.errors.InvalidArgumentError, match="is not compatible with expected shape"):
+            run(feed)
 
 
 @pytest.mark.parametrize("resize_mode", ["crop", "pad", "stretch"])

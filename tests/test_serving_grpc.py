@@ -150,7 +150,7 @@ def test_get_model_metadata(stubs):
     assert serving.method_name == "tensorflow/serving/predict"
     assert serving.inputs["image_bytes"].dtype == tf.string.as_datatype_enum
     assert [d.size for d in serving.outputs["scores"].tensor_shape.dim] == [-1, 3]
-    assert set(defs.signature_def) == {"serving_default", "predict_images", "labels", "__saved_model_init_op"}
+    assert set(defs.signature_def) == {"serving_default", "predict_images", "labels", "classification", "__saved_model_init_op"}
 
 
 def test_get_model_status(stubs):

@@ -97,7 +97,7 @@ def test_metadata_body_is_tf_servings(server):
     assert set(body) == {"model_spec", "metadata"}
     assert body["model_spec"] == {"name": NAME, "signature_name": "", "version": "1"}
     defs = body["metadata"]["signature_def"]["signature_def"]
-    assert set(defs) == {"serving_default", "predict_images", "labels", "__saved_model_init_op"}
+    assert set(defs) == {"serving_default", "predict_images", "labels", "classification", "__saved_model_init_op"}
     serving = defs["serving_default"]
     assert serving["method_name"] == "tensorflow/serving/predict"
     image_bytes = serving["inputs"]["image_bytes"]
@@ -358,8 +358,8 @@ ERRORS = [
         "POST",
         f"/v1/models/{NAME}:classify",
         {"examples": []},
-        501,
-        "classify is not supported by the keras-cvcls server",
+        400,
+        "'examples' value is an empty array",
     ),
 ]
 

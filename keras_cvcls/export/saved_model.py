@@ -4,7 +4,7 @@ Layout written by :func:`export_for_serving`::
 
     BASE_PATH/                     the model's base path (``--model_base_path``)
       1/                           one folder per version, an integer
-        saved_model.pb             signatures: serving_default, predict_images, labels
+        saved_model.pb             signatures: serving_default, predict_images, labels, classification
         variables/
         assets/labels.txt          the class names, one per line, in score order
         assets.extra/tf_serving_warmup_requests
@@ -21,6 +21,14 @@ Signatures (``saved_model_cli show --dir BASE_PATH/1 --all`` lists them):
 * ``predict_images``: ``images`` (float ``[-1, H, W, 3]``, pixel values 0-255) -> the same outputs.
 * ``labels``: ``class_ids`` (int64 ``[-1]``) -> ``labels`` (string ``[-1]``); clients read the
   class map through it (``class_ids = range(C)``).
+* ``classification`` (method ``tensorflow/serving/classify``, for TF Serving's ``Classify`` RPC
+  and REST ``:classify``): ``inputs`` (string ``[-1]``, serialized ``tf.Example`` protos with
+  the encoded image file under the bytes feature ``image/encoded``) -> ``classes`` (string
+  ``[-1, C]``, every label in score order) and ``scores`` (float ``[-1, C]``).
+
+Every signature checks the shape of its input in the graph (``tf.ensure_shape``), so a real
+TF Serving, which checks no shapes before running (``predict_util.cc``), answers a wrongly
+shaped tensor with INVALID_ARGUMENT instead of running the model on it.
 
 The exported graph is the inference form of the model: each batch norm after a convolution is
 folded into the convolution's kernel and bias (:func:`keras_cvcls.models.fold_batch_norm`), so
@@ -44,6 +52,10 @@ from keras_cvcls.tf_serving_names import SERVING_SIGNATURE, WARMUP_FILE
 LABELS_ASSET = "labels.txt"
 IMAGES_SIGNATURE = "predict_images"
 LABELS_SIGNATURE = "labels"
+CLASSIFY_SIGNATURE = "classification"
+# The tf.Example feature holding the encoded image in a Classify request (TF Object Detection's key).
+IMAGE_FEATURE = "image/encoded"
+_CLASSIFY_METHOD = "tensorflow/serving/classify"
 _VERSION_RE = re.compile(r"^[0-9]+$")
 
 
@@ -209,7 +221,7 @@ def _inference_form(model):
     return model
 
 
-def _build_archive(classifier, labels_file, image_size, resize_mode):
+def _build_archive(classifier, labels_file, num_classes, image_size, resize_mode):
     import keras
     import tensorflow as tf
 
@@ -239,7 +251,7 @@ def _build_archive(classifier, labels_file, image_size, resize_mode):
         classes = table.lookup(tf.argmax(scores, axis=-1, output_type=tf.int64))
         return {"scores": scores, "classes": classes}
 
-    def serving_default(image_bytes):
+    def scores_of_files(image_bytes):
         images = tf.map_fn(
             lambda contents: decode_image(
                 contents, (height, width), resize_mode=resize_mode, orientation=None, max_pixels=DEFAULT_MAX_PIXELS
@@ -249,11 +261,24 @@ def _build_archive(classifier, labels_file, image_size, resize_mode):
         )
         return predict(images)
 
+    # tf.ensure_shape is a run-time check (the tf.debugging asserts are decided at trace time
+    # from the static shape, and leave no op): TF Serving feeds tensors of any shape.
+    def serving_default(image_bytes):
+        return scores_of_files(tf.ensure_shape(image_bytes, [None]))
+
     def predict_images(images):
-        return predict(tf.cast(images, tf.float32))
+        return predict(tf.cast(tf.ensure_shape(images, [None, height, width, 3]), tf.float32))
 
     def class_names(class_ids):
-        return {"labels": table.lookup(tf.cast(class_ids, tf.int64))}
+        return {"labels": table.lookup(tf.cast(tf.ensure_shape(class_ids, [None]), tf.int64))}
+
+    def classification(inputs):
+        examples = tf.io.parse_example(
+            tf.ensure_shape(inputs, [None]), {IMAGE_FEATURE: tf.io.FixedLenFeature([], tf.string)}
+        )
+        scores = scores_of_files(examples[IMAGE_FEATURE])["scores"]
+        labels = table.lookup(tf.range(num_classes, dtype=tf.int64))
+        return {"classes": tf.tile(labels[tf.newaxis], [tf.shape(scores)[0], 1]), "scores": scores}
 
     archive = keras.export.ExportArchive()
     archive.track(classifier)
@@ -269,7 +294,28 @@ def _build_archive(classifier, labels_file, image_size, resize_mode):
     archive.add_endpoint(
         LABELS_SIGNATURE, class_names, input_signature=[tf.TensorSpec([None], tf.int64, name="class_ids")]
     )
+    archive.add_endpoint(
+        CLASSIFY_SIGNATURE, classification, input_signature=[tf.TensorSpec([None], tf.string, name="inputs")]
+    )
     return archive, holder
+
+
+def _mark_classification_signature(export_dir):
+    """Sets the ``classification`` SignatureDef's method to ``tensorflow/serving/classify``.
+
+    Keras' ExportArchive writes every endpoint as a predict signature; TF Serving's Classify
+    reads the method name from ``saved_model.pb``, so it is set there, in the file itself.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = os.path.join(export_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with open(path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        meta_graph.signature_def[CLASSIFY_SIGNATURE].method_name = _CLASSIFY_METHOD
+    with open(path, "wb") as f:
+        f.write(saved_model.SerializeToString())
 
 
 def export_for_serving(classifier, base_path, version=None, *, warmup=True, labels=None, image_size=None, resize_mode=None):
@@ -329,9 +375,10 @@ def export_for_serving(classifier, base_path, version=None, *, warmup=True, labe
             labels_file = os.path.join(scratch, LABELS_ASSET)
             with open(labels_file, "w", encoding="utf-8", newline="\n") as f:
                 f.write("".join(label + "\n" for label in labels))
-            archive, _ = _build_archive(classifier, labels_file, image_size, resize_mode)
+            archive, _ = _build_archive(classifier, labels_file, len(labels), image_size, resize_mode)
             export_dir = os.path.join(staging, "model")
             archive.write_out(export_dir, options=tf.saved_model.SaveOptions(), verbose=False)
+            _mark_classification_signature(export_dir)
         if warmup:
             _write_warmup(export_dir, image_size)
         for root, _, files in os.walk(export_dir):  # mkdtemp is 0700; servers may run as another user

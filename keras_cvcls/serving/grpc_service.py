@@ -1,7 +1,8 @@
 """TF Serving's gRPC API with tensorflow-serving-api's own service definitions.
 
-``tensorflow.serving.PredictionService``: ``Predict`` (with ``output_filter``) and
-``GetModelMetadata``; ``tensorflow.serving.ModelService``: ``GetModelStatus`` and
+``tensorflow.serving.PredictionService``: ``Predict`` (with ``output_filter``),
+``GetModelMetadata``, ``Classify``, ``Regress`` and ``MultiInference``
+(:mod:`~keras_cvcls.serving.example_requests`); ``tensorflow.serving.ModelService``: ``GetModelStatus`` and
 ``HandleReloadConfigRequest``. Errors use TF Serving's status codes and messages.
 """
 
@@ -9,14 +10,18 @@ import logging
 from concurrent import futures
 
 import grpc
+from tensorflow_serving.apis import classification_pb2
+from tensorflow_serving.apis import inference_pb2
 from tensorflow_serving.apis import model_management_pb2
+from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.apis import model_service_pb2_grpc
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
+from tensorflow_serving.apis import regression_pb2
 
-from keras_cvcls.serving import protos
-from keras_cvcls.serving.model_config import parse_model_config
-from keras_cvcls.serving.predictor import wait
+from keras_cvcls.serving import example_requests, protos
+from keras_cvcls.serving.config_reload import reload_config
+from keras_cvcls.serving.predictor import check_input_names, wait
 from keras_cvcls.serving.status import Code, ServingError, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -30,18 +35,17 @@ def _spec(model_spec):
     return model_spec.name, version, label
 
 
+# grpc_status_util.cc's ToGRPCStatus: longer messages are cut and marked.
+_MESSAGE_LIMIT = 1024
+
+
+def grpc_message(message):
+    """The status message TF Serving's gRPC API sends: at most 1,024 characters, then ``...TRUNCATED``."""
+    return message if len(message) <= _MESSAGE_LIMIT else message[:_MESSAGE_LIMIT] + "...TRUNCATED"
+
+
 def _abort(context, error):
-    context.abort(getattr(grpc.StatusCode, error.code.name), error.message)
-
-
-def _unsupported(name):
-    def method(self, request, context):
-        _abort(
-            context,
-            ServingError(Code.UNIMPLEMENTED, f"{name} is not supported by the keras-cvcls server; use Predict"),
-        )
-
-    return method
+    context.abort(getattr(grpc.StatusCode, error.code.name), grpc_message(error.message))
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -52,16 +56,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.predictor = predictor
 
     def Predict(self, request, context):
-        import tensorflow as tf
-
         try:
             if not request.HasField("model_spec"):
                 raise invalid_argument("Missing ModelSpec")
             servable = self.manager.get_servable(*_spec(request.model_spec))
-            try:
-                inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
-            except (TypeError, ValueError) as e:
-                raise invalid_argument(f"Cannot parse input tensor: {e}") from None
+            signature = servable.signature(request.model_spec.signature_name)
+            check_input_names(signature, request.inputs)
+            inputs = {}
+            for alias in sorted(signature.inputs):
+                inputs[alias] = protos.tensor_from_proto(request.inputs[alias])
+                if inputs[alias] is None:
+                    raise invalid_argument("tensor parsing error: ", alias)
             future = self.predictor.submit(
                 servable, request.model_spec.signature_name, inputs, list(request.output_filter)
             )
@@ -88,9 +93,29 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             _abort(context, e)
         return protos.metadata_response(servable)
 
-    Classify = _unsupported("Classify")
-    Regress = _unsupported("Regress")
-    MultiInference = _unsupported("MultiInference")
+    def _examples(self, request, context, model_spec, run, response):
+        try:
+            if model_spec is None:
+                raise invalid_argument("Missing ModelSpec")
+            servable = self.manager.get_servable(*_spec(model_spec))
+            return run(servable, request, response)
+        except ServingError as e:
+            _abort(context, e)
+
+    def Classify(self, request, context):
+        model_spec = request.model_spec if request.HasField("model_spec") else None
+        return self._examples(request, context, model_spec, example_requests.classify, classification_pb2.ClassificationResponse())
+
+    def Regress(self, request, context):
+        model_spec = request.model_spec if request.HasField("model_spec") else None
+        return self._examples(request, context, model_spec, example_requests.regress, regression_pb2.RegressionResponse())
+
+    def MultiInference(self, request, context):
+        # multi_inference_helper.cc: the first task's ModelSpec picks the model (an empty one if none).
+        model_spec = request.tasks[0].model_spec if request.tasks else model_pb2.ModelSpec()
+        return self._examples(
+            request, context, model_spec, example_requests.multi_inference, inference_pb2.MultiInferenceResponse()
+        )
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
@@ -108,16 +133,19 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             _abort(context, e)
 
     def HandleReloadConfigRequest(self, request, context):
-        from google.protobuf import text_format
-
-        response = model_management_pb2.ReloadConfigResponse()
+        """Applies a new model config; a refused one fails the RPC with TF Serving's code and message."""
         try:
-            models = parse_model_config(text_format.MessageToString(request.config))
-            self.manager.reload_config(models)
-            response.status.error_code = int(Code.OK)
-        except (ValueError, FileNotFoundError) as e:
-            response.status.error_code = int(Code.INVALID_ARGUMENT)
-            response.status.error_message = str(e)
+            try:
+                reload_config(self.manager, request.config)
+            except FileNotFoundError as e:  # TF Serving would wait for the folder: see serving/README.md
+                raise ServingError(Code.NOT_FOUND, str(e)) from None
+            except ValueError as e:
+                raise invalid_argument(str(e)) from None
+        except ServingError as e:
+            log.error("ReloadConfig failed: %s", e.message)
+            _abort(context, e)
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.error_code = int(Code.OK)
         return response
 
 

@@ -17,6 +17,7 @@ class ModelConfig:
         num_latest: how many versions ``"latest"`` serves.
         versions: the versions ``"specific"`` serves.
         version_labels: label -> version, e.g. ``{"stable": 1, "canary": 2}``.
+        model_platform: TF Serving's platform; only ``"tensorflow"`` is served.
 
     Example:
         >>> ModelConfig("flowers", "/models/flowers", version_policy="specific", versions=(1, 2),
@@ -29,6 +30,7 @@ class ModelConfig:
     num_latest: int = 1
     versions: tuple = ()
     version_labels: dict = dataclasses.field(default_factory=dict)
+    model_platform: str = "tensorflow"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name or "/" in self.name or ":" in self.name:
@@ -85,13 +87,31 @@ def parse_model_config(text):
             "model config must have a model_config_list (custom_model_config is not supported). "
             f"Received: config={config.WhichOneof('config')!r}"
         )
-    models = []
     for entry in config.model_config_list.config:
         if entry.model_platform not in ("", "tensorflow"):
             raise ValueError(
                 f"model {entry.name!r}: only model_platform 'tensorflow' is served. "
                 f"Received: model_platform={entry.model_platform!r}"
             )
+    models = model_configs(config.model_config_list)
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names must be unique. Received: {names}")
+    return models
+
+
+def model_configs(config_list):
+    """The :class:`ModelConfig` of each entry of a ``ModelConfigList`` proto, in order.
+
+    Platforms are not checked here (a missing ``model_platform`` reads as ``"tensorflow"``):
+    :func:`parse_model_config` and a config reload (:mod:`keras_cvcls.serving.config_reload`)
+    check them, each in its own way.
+
+    Raises:
+        ValueError: for an invalid entry (see :class:`ModelConfig`).
+    """
+    models = []
+    for entry in config_list.config:
         policy = entry.model_version_policy
         which = policy.WhichOneof("policy_choice") or "latest"
         kwargs = {}
@@ -101,12 +121,14 @@ def parse_model_config(text):
             kwargs["versions"] = tuple(policy.specific.versions)
         models.append(
             ModelConfig(
-                entry.name, entry.base_path, version_policy=which, version_labels=dict(entry.version_labels), **kwargs
+                entry.name,
+                entry.base_path,
+                version_policy=which,
+                version_labels=dict(entry.version_labels),
+                model_platform=entry.model_platform or "tensorflow",
+                **kwargs,
             )
         )
-    names = [m.name for m in models]
-    if len(set(names)) != len(names):
-        raise ValueError(f"model names must be unique. Received: {names}")
     return models
 
 

@@ -101,6 +101,8 @@ class ModelManager:
     ):
         self._models = {}
         self._lock = threading.RLock()
+        # Held by each scan and by a whole config reload, so the two never load one version twice at once.
+        self._poll_lock = threading.RLock()
         self._stop = threading.Event()
         self._thread = None
         self.poll_seconds = float(poll_seconds)
@@ -139,10 +141,26 @@ class ModelManager:
         with self._lock:
             return sorted(self._models)
 
-    def reload_config(self, models):
-        """Replaces the model list (ModelService.HandleReloadConfigRequest); loads what is new."""
-        self._set_models(models)
-        self._poll_settled()
+    def reload_config(self, models, *, check=None):
+        """Replaces the model list (ModelService.HandleReloadConfigRequest); loads what is new.
+
+        No base-path scan runs while a reload does, so the poller and the reload never load the
+        same version at once.
+
+        Args:
+            models: the new list of :class:`ModelConfig`.
+            check: called as ``check(current, available)`` before anything changes, with
+                name -> :class:`ModelConfig` of the models served now and name -> set of their
+                AVAILABLE versions; what it raises refuses the reload.
+        """
+        with self._poll_lock:
+            if check is not None:
+                with self._lock:
+                    current = {name: model.config for name, model in self._models.items()}
+                    available = {name: set(model.serving) for name, model in self._models.items()}
+                check(current, available)
+            self._set_models(models)
+            self._poll_settled()
 
     def start(self):
         """Loads what each policy asks for, then keeps polling in a background thread."""
@@ -178,6 +196,10 @@ class ModelManager:
 
     def poll_once(self):
         """Scans every base path once, loading and unloading versions as the policies say."""
+        with self._poll_lock:
+            self._poll_models()
+
+    def _poll_models(self):
         from keras_cvcls.export.saved_model import list_versions
 
         with self._lock:
@@ -285,8 +307,11 @@ class ModelManager:
             A :class:`LoadedVersion`; the highest available one when neither version nor label is given.
 
         Raises:
-            ServingError: NOT_FOUND for an unknown model or version, INVALID_ARGUMENT for an unknown label.
+            ServingError: NOT_FOUND for an unknown model or version, INVALID_ARGUMENT for an empty
+                name or an unknown label (server_core.cc's ServableRequestFromModelSpec).
         """
+        if not name:
+            raise invalid_argument("ModelSpec has no name specified.")
         with self._lock:
             model = self._models.get(name)
             version = _labelled_version(model, version, label)

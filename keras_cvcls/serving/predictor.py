@@ -44,16 +44,35 @@ def _shape_text(shape):
     return "[" + ",".join("-1" if d is None or d < 0 else str(d) for d in shape) + "]"
 
 
-def validate_inputs(signature, inputs):
-    """Checks input names, dtypes and shapes against a signature (TF Serving's messages)."""
+def check_input_names(signature, names):
+    """Checks the request's input names against a signature, as TF Serving does before reading them.
+
+    The count first (``predict_util.cc``'s VerifyRequestInputsSize), then every signature input
+    alias (TensorFlow's ``saved_model::GetInputValues``; our signatures have no defaults).
+    """
     expected = signature.inputs
-    if set(inputs) != set(expected):
-        sent, wanted = sorted(inputs), sorted(expected)
+    names = set(names)
+    if len(names) != len(expected):
+        sent, wanted = sorted(names), sorted(expected)
         raise invalid_argument(
-            f"input size does not match signature: {len(inputs)}!={len(expected)} len({{{','.join(sent)}}}) != "
+            f"input size does not match signature: {len(names)}!={len(expected)} len({{{','.join(sent)}}}) != "
             f"len({{{','.join(wanted)}}}). Sent extra: {{{','.join(sorted(set(sent) - set(wanted)))}}}. "
             f"Missing but required: {{{','.join(sorted(set(wanted) - set(sent)))}}}."
         )
+    for alias in sorted(expected):
+        if alias not in names:
+            feed_name = signature.signature_def.inputs[alias].name
+            raise invalid_argument(
+                f"Signature input alias: {alias}(feed name: {feed_name}) not found in request and no default "
+                f"value provided. Inputs expected to be in the request {{{','.join(sorted(names))}}}, or default "
+                "input alias set: "
+            )
+
+
+def validate_inputs(signature, inputs):
+    """Checks input names, dtypes and shapes against a signature (TF Serving's messages)."""
+    expected = signature.inputs
+    check_input_names(signature, inputs)
     for index, key in enumerate(sorted(expected)):
         dtype, shape = expected[key]
         value = inputs[key]

@@ -113,3 +113,43 @@ def tensor_proto(array):
         return tf.make_tensor_proto(array)
     getattr(proto, field).extend(flat.tolist())
     return proto
+
+
+_TYPED_FIELDS = (
+    "half_val",
+    "float_val",
+    "double_val",
+    "int_val",
+    "string_val",
+    "int64_val",
+    "bool_val",
+    "uint32_val",
+    "uint64_val",
+)
+
+
+def tensor_from_proto(proto):
+    """A TensorProto as a numpy array, as TensorFlow's ``Tensor::FromProto`` reads it; None when it cannot.
+
+    ``tensor_content`` must hold exactly the shape's elements; typed fields (``float_val``, ...)
+    with fewer values repeat the last one, with more are cut to the shape (``tensor.cc``'s
+    FromProtoField).
+    """
+    import tensorflow as tf
+
+    shape = [d.size for d in proto.tensor_shape.dim]
+    if any(d < 0 for d in shape):
+        return None
+    count = int(np.prod(shape, dtype=np.int64))
+    if not proto.tensor_content:
+        extra = [name for name in _TYPED_FIELDS if len(getattr(proto, name)) > count]
+        if extra:
+            copy = type(proto)()
+            copy.CopyFrom(proto)
+            for name in extra:
+                del getattr(copy, name)[count:]
+            proto = copy
+    try:
+        return tf.make_ndarray(proto)
+    except (TypeError, ValueError):
+        return None

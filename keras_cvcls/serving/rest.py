@@ -5,6 +5,8 @@ Routes are matched with TF Serving's own regular expressions on the raw path:
 * ``GET /v1/models/NAME[/versions/N | /labels/L]`` - model status
 * ``GET /v1/models/NAME[/versions/N | /labels/L]/metadata`` - signatures
 * ``POST /v1/models/NAME[/versions/N | /labels/L]:predict`` - row or columnar JSON
+* ``POST /v1/models/NAME[/versions/N | /labels/L]:classify`` / ``:regress`` - ``examples``
+  (and ``context``), read by :mod:`~keras_cvcls.serving.example_requests`
 
 The path matched is the raw request target, query string included, as TF Serving's
 ``uri_path()`` is (``/v1/models/m?x=1`` asks for the model ``m?x=1``). The regular expressions
@@ -27,7 +29,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from keras_cvcls.http_thread import AiohttpThread
-from keras_cvcls.serving import json_tensor, protos
+from keras_cvcls.serving import example_requests, json_tensor, protos
 from keras_cvcls.serving.json_dense import check_deadline
 from keras_cvcls.serving.status import Code, ServingError, invalid_argument
 from keras_cvcls.tf_serving_names import SERVING_SIGNATURE
@@ -132,12 +134,15 @@ class RestServer:
                 name, version, label = _unquote(name), _version(version), _unquote(label)
                 if verb not in ("predict", "classify", "regress"):  # the regex ignores case, the dispatch does not
                     raise invalid_argument(f"Malformed request: {request.method} {path}")
-                if verb != "predict":
-                    raise ServingError(
-                        Code.UNIMPLEMENTED,
-                        f"{verb} is not supported by the keras-cvcls server (predict signatures only); use :predict",
+                if verb == "predict":
+                    text = await self._predict(name, version, label, body, deadline)
+                else:
+                    text = await _before(
+                        deadline,
+                        asyncio.get_running_loop().run_in_executor(
+                            self._pool, self._examples, verb, name, version, label, body
+                        ),
                     )
-                text = await self._predict(name, version, label, body, deadline)
             elif request.method == "GET" and (match := _STATUS_RE.fullmatch(path)):
                 name, version, label, subresource = match.groups()
                 name, version, label = _unquote(name), _version(version), _unquote(label)
@@ -178,6 +183,19 @@ class RestServer:
             return json_tensor.make_json_from_tensors(result.outputs, fmt)
         written = loop.run_in_executor(self._pool, json_tensor.make_json_from_tensors, result.outputs, fmt)
         return await _before(deadline, written)
+
+    def _examples(self, verb, name, version, label, body):
+        """``:classify`` / ``:regress`` (:mod:`~keras_cvcls.serving.example_requests`)."""
+        from tensorflow_serving.apis import classification_pb2, regression_pb2
+
+        request = classification_pb2.ClassificationRequest() if verb == "classify" else regression_pb2.RegressionRequest()
+        example_requests.fill_request_from_json(json_tensor.parse_json(body, min_dense_bytes=float("inf")), request)
+        servable = self.manager.get_servable(name, version, label)
+        if verb == "classify":
+            response = example_requests.classify(servable, request, classification_pb2.ClassificationResponse())
+            return example_requests.classification_json(response.result)
+        response = example_requests.regress(servable, request, regression_pb2.RegressionResponse())
+        return example_requests.regression_json(response.result)
 
     def _submit(self, name, version, label, body, deadline):
         doc = json_tensor.parse_json(body, deadline=deadline)
