@@ -60,6 +60,12 @@ def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, ver
     from keras_cvcls.data.image_inputs import load_images
 
     pixels = load_images(data, image_size, resize_mode=resize_mode, allow_private_addresses=allow_private_addresses)
+    if len(pixels) <= 4 * batch_size and not verbose:
+        # In memory already: batch by batch through the compiled predict step, without building
+        # the tf.data pipeline that `predict` builds on every call (a third of the time at batch 32).
+        return np.concatenate([
+            np.asarray(keras_model.predict_on_batch(pixels[i : i + batch_size])) for i in range(0, len(pixels), batch_size)
+        ])
     return keras_model.predict(pixels, batch_size=batch_size, verbose=verbose)
 
 
