@@ -309,7 +309,8 @@ def test_rest_classify_and_regress_bodies_are_validated_as_tf_serving_does(serve
         (":classify", {"examples": [{"x": 2**63}]}, "Feature: x has uint64_t element. Only int64_t is supported."),
         (":classify", {"context": 3, "examples": [{}]}, "Example must be JSON object but got JSON Number"),
         (":classify", {"signature_name": 3, "examples": [{}]},
-         'JSON Value: {\n    "signature_name": 3,\n    "examples": [\n        {}\n    ]\n} not formatted correctly. '
+         # Arrays on one line: JsonValueToDebugString's kFormatSingleLineArray (util/json_tensor.cc).
+         'JSON Value: {\n    "signature_name": 3,\n    "examples": [{}]\n} not formatted correctly. '
          "'signature_name' key must be a string value."),
     ]
     for verb, body, message in cases:
