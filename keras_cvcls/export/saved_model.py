@@ -212,13 +212,9 @@ def _write_warmup(export_dir, image_size):
 
 def _inference_form(model):
     """The model with its batch norms folded into its convolutions (a subclassed model as it is)."""
-    import keras
+    from keras_cvcls.models.batch_norm_folding import fold_batch_norm, functional_graph
 
-    from keras_cvcls.models.batch_norm_folding import fold_batch_norm
-
-    if isinstance(model, keras.Sequential) or hasattr(model, "_run_through_graph"):
-        return fold_batch_norm(model)
-    return model
+    return fold_batch_norm(model) if functional_graph(model) is not None else model
 
 
 def _build_archive(classifier, labels_file, num_classes, image_size, resize_mode):

@@ -9,7 +9,6 @@ ReLU into one kernel). It is for inference only: it has no batch statistics to t
 """
 
 import keras
-import numpy as np
 
 _FOLDABLE_CONVS = ("Conv2D", "DepthwiseConv2D")
 
@@ -50,23 +49,14 @@ def _foldable_pairs(model, pairs):
     return pairs
 
 
-def _folded_weights(conv, bn):
-    """The folded ``[kernel, bias]`` of a convolution followed by a batch norm, in float64 then float32."""
-    weights = conv.get_weights()
-    kernel = np.asarray(weights[0], "float64")
-    bias = np.asarray(weights[1], "float64") if conv.use_bias else 0.0
-    mean = np.asarray(bn.moving_mean.numpy(), "float64")
-    variance = np.asarray(bn.moving_variance.numpy(), "float64")
-    gamma = np.asarray(bn.gamma.numpy(), "float64") if bn.scale else 1.0
-    beta = np.asarray(bn.beta.numpy(), "float64") if bn.center else 0.0
-    scale = gamma / np.sqrt(variance + bn.epsilon)
-    if type(conv).__name__ == "DepthwiseConv2D":
-        # kernel [kh, kw, channels, multiplier]: output channel c * multiplier + m.
-        kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
-    else:
-        kernel = kernel * scale
-    bias = (bias - mean) * scale + beta
-    return [kernel.astype("float32"), np.asarray(bias, "float32")]
+def functional_graph(model):
+    """``model`` as a plain Functional or Sequential model over the same layers, or None if subclassed."""
+    if isinstance(model, keras.Sequential):
+        return model
+    if hasattr(model, "_run_through_graph"):
+        # A Functional subclass (ImageClassifier) as a plain Functional model over the same layers.
+        return keras.Model(model.input, model.output, name=model.name)
+    return None
 
 
 class BatchNormFolding:
@@ -85,12 +75,8 @@ class BatchNormFolding:
     def __init__(self, model):
         if not isinstance(model, keras.Model):
             raise ValueError(f"fold_batch_norm takes a keras.Model. Received: model of type {type(model).__name__}")
-        if isinstance(model, keras.Sequential):
-            graph = model
-        elif hasattr(model, "_run_through_graph"):
-            # A Functional subclass (ImageClassifier) as a plain Functional model over the same layers.
-            graph = keras.Model(model.input, model.output, name=model.name)
-        else:
+        graph = functional_graph(model)
+        if graph is None:
             raise ValueError(
                 "fold_batch_norm can copy Functional and Sequential models only (a subclassed model has no "
                 f"graph to rewrite). Received: model {model.name!r} of type {type(model).__name__}"
@@ -123,8 +109,7 @@ class BatchNormFolding:
         ]
         self.num_folded = len(pairs)
         self._refresh_graph = None
-        for layer, new, bn in self._copies:  # the first copy, in float64, exact
-            new.set_weights(_folded_weights(layer, bn) if bn is not None else layer.get_weights())
+        self.refresh()
 
     def refresh(self):
         """Copies the source model's current weights into the folded copy, folding as it goes.
