@@ -144,28 +144,26 @@ def _regression_result(result, count, outputs):
     return result
 
 
-def classify(servable, request, response):
-    """Runs a ClassificationRequest on a loaded version; fills and returns ``response``."""
+def _run_task(servable, request, response, check_signature, fill_result):
+    """Runs a Classification or Regression request: the signature, the run, the model spec, the result."""
     from keras_cvcls.serving.protos import model_spec_proto
 
     name, signature_def = _signature_def(servable, request.model_spec.signature_name)
-    outputs = check_classification_signature(signature_def)
+    outputs = check_signature(signature_def)
     count, values, _ = _run(servable, name, request.input, outputs)
     model_spec_proto(response.model_spec, servable.name, servable.version, name)
-    _classification_result(response.result, count, {k: values[k] for k in outputs})
+    fill_result(response.result, count, {k: values[k] for k in outputs})
     return response
+
+
+def classify(servable, request, response):
+    """Runs a ClassificationRequest on a loaded version; fills and returns ``response``."""
+    return _run_task(servable, request, response, check_classification_signature, _classification_result)
 
 
 def regress(servable, request, response):
     """Runs a RegressionRequest on a loaded version; fills and returns ``response``."""
-    from keras_cvcls.serving.protos import model_spec_proto
-
-    name, signature_def = _signature_def(servable, request.model_spec.signature_name)
-    outputs = check_regression_signature(signature_def)
-    count, values, _ = _run(servable, name, request.input, outputs)
-    model_spec_proto(response.model_spec, servable.name, servable.version, name)
-    _regression_result(response.result, count, {k: values[k] for k in outputs})
-    return response
+    return _run_task(servable, request, response, check_regression_signature, _regression_result)
 
 
 def multi_inference(servable, request, response):
