@@ -19,12 +19,15 @@ class ScoringResult:
         scores: float32 probabilities, one per class, in class-map order.
         labels: the class map (class names in score order), or None when the model has none.
         model_version: the version that answered (gRPC tells; REST does not), or None.
+        present: a multi-label model's labels present in the image (score at or above the
+            label's threshold), a tuple in class-map order; None for a single-label model.
     """
 
     label: str
     scores: np.ndarray
     labels: tuple = None
     model_version: int = None
+    present: tuple = None
 
     def probabilities(self):
         """``{class name: probability}`` (``{index: probability}`` without a class map)."""
@@ -44,5 +47,6 @@ class ScoringResult:
                 "scores": [float(s) for s in self.scores],
                 "labels": list(self.labels) if self.labels is not None else None,
                 "model_version": self.model_version,
+                **({"present": list(self.present)} if self.present is not None else {}),
             }
         )

@@ -10,6 +10,7 @@ from keras_cvcls.lazy_imports import exports_by_module, lazy_exports
 _EXPORTS = exports_by_module(__name__, {
     "classification_dataset": ["ClassificationDataset", "ImageRecord", "ImageValidationError", "SkippedFile"],
     "decode": ["RESIZE_MODES", "decode_image"],
+    "multi_label_dataset": ["MultiLabelDataset"],
     "image_check": ["DEFAULT_MAX_PIXELS", "BadImageError", "check_image"],
     "normalization": ["ImageNormalization"],
     "normalization_modes": ["NORMALIZATIONS"],

@@ -189,6 +189,8 @@ class ClassificationDataset:
         >>> ds.relabel(ds.images[0], "dog")  # saved beside the data
     """
 
+    multi_label = False  # one label per image (MultiLabelDataset: a set of labels per image)
+
     def __init__(self, records, labels=None, *, name=None, root=None, skipped=(), fixes=None):
         self.name = name or (os.path.basename(os.path.normpath(root)) if root else "dataset")
         self.root = root

@@ -33,7 +33,11 @@ class LabelFixes:
         try:
             with open(self.path, encoding="utf-8") as f:
                 data = json.load(f)
-            self.relabeled = {str(k): str(v) for k, v in data.get("relabel", {}).items()}
+            # A multi-label image's fix is its list of labels (MultiLabelDataset); a single-label one, a str.
+            self.relabeled = {
+                str(k): [str(x) for x in v] if isinstance(v, list) else str(v)
+                for k, v in data.get("relabel", {}).items()
+            }
             self.excluded = {str(i) for i in data.get("exclude", [])}
         except (OSError, ValueError, AttributeError) as e:
             raise ValueError(

@@ -49,7 +49,8 @@ def make_pipeline(
         num_parallel_calls: parallelism of decoding.
 
     Returns:
-        A ``tf.data.Dataset`` yielding ``(float32 [B, H, W, 3], int32 [B])``; for an
+        A ``tf.data.Dataset`` yielding ``(float32 [B, H, W, 3], int32 [B])`` (for a
+        :class:`~keras_cvcls.data.MultiLabelDataset`, float32 multi-hot labels ``[B, C]``); for an
         unlabelled dataset (``ClassificationDataset.from_files``), the image batches only,
         which ``keras.Model.predict`` takes as they are.
 
@@ -71,7 +72,9 @@ def make_pipeline(
     paths = tf.constant([r.path for r in images])
     orientations = tf.constant([r.orientation for r in images], dtype=tf.int32)
     columns = (paths, orientations)
-    if getattr(dataset, "labeled", True):
+    if getattr(dataset, "multi_label", False):  # float32 multi-hot [N, C], for a sigmoid head
+        columns += (tf.constant(dataset.label_matrix, dtype=tf.float32),)
+    elif getattr(dataset, "labeled", True):
         columns += (tf.constant(dataset.label_ids, dtype=tf.int32),)
     ds = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle and not cache:

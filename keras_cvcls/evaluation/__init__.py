@@ -11,11 +11,14 @@ from keras_cvcls.evaluation.displays import (
     graph_pr_curve,
     graph_roc_curve,
 )
+from keras_cvcls.evaluation.multi_label_evaluation import MultiLabelEvaluation
 from keras_cvcls.evaluation.report import write_report
+from keras_cvcls.evaluation.thresholds import tune_thresholds
 
 __all__ = [
     "ClassificationEvaluation",
     "ConfusionMatrixDisplay",
+    "MultiLabelEvaluation",
     "PrecisionRecallDisplay",
     "RocCurveDisplay",
     "TopLossesDisplay",
@@ -23,5 +26,6 @@ __all__ = [
     "graph_confusion_matrix",
     "graph_pr_curve",
     "graph_roc_curve",
+    "tune_thresholds",
     "write_report",
 ]

@@ -155,10 +155,13 @@ def write_report(
     the page loads no external CSS, script or font, so the file can be mailed
     or archived alone. Sections have stable ids: ``summary``, ``per-class``,
     ``confusion-matrix``, ``roc``, ``pr``, ``training-curve`` (only with
-    ``history``) and ``misclassified``.
+    ``history``) and ``misclassified``; for a ``MultiLabelEvaluation``: ``summary`` (mAP,
+    exact-match ratio, Hamming loss, micro/macro/sample averages), ``per-class`` (per label,
+    with its threshold), ``most-confused`` (labels most often missed and added), ``roc``,
+    ``pr`` and ``training-curve``.
 
     Args:
-        evaluation: A ``ClassificationEvaluation``.
+        evaluation: A ``ClassificationEvaluation`` or a ``MultiLabelEvaluation``.
         path: Where to write the HTML file; parent folders are created.
         title: Page title and heading.
         history: Optional training history, a dict of per-epoch lists
@@ -187,8 +190,25 @@ def write_report(
         raise ValueError(
             f"`thumbnail_size` must be a positive integer. Received: thumbnail_size={thumbnail_size!r}"
         )
+    if getattr(evaluation, "multi_label", False):
+        from keras_cvcls.evaluation.multi_label_report import multi_label_sections
+
+        sections = multi_label_sections(evaluation)
+    else:
+        sections = _single_label_sections(evaluation)
+    if history is not None:
+        display = displays.TrainingCurveDisplay.from_history(history)
+        sections.append(
+            _section("training-curve", "Training curve", _plot_img(display.figure_, "Training curve"))
+        )
+    if not getattr(evaluation, "multi_label", False):
+        sections.append(_misclassified(evaluation, max_misclassified, thumbnail_size))
+    return _write_document(sections, title, path)
+
+
+def _single_label_sections(evaluation):
     data = evaluation.to_dict()
-    sections = [
+    return [
         _summary(evaluation, data),
         _per_class(data),
         _confusion_matrix(evaluation, data),
@@ -203,12 +223,9 @@ def write_report(
             _plot_img(displays.graph_pr_curve(evaluation).figure_, "Precision-recall curves"),
         ),
     ]
-    if history is not None:
-        display = displays.TrainingCurveDisplay.from_history(history)
-        sections.append(
-            _section("training-curve", "Training curve", _plot_img(display.figure_, "Training curve"))
-        )
-    sections.append(_misclassified(evaluation, max_misclassified, thumbnail_size))
+
+
+def _write_document(sections, title, path):
     title_html = html.escape(title)
     document = (
         "<!DOCTYPE html>\n"

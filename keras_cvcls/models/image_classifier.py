@@ -1,4 +1,4 @@
-"""``ImageClassifier``: a backbone, pooling and a softmax head, with preprocessing inside."""
+"""``ImageClassifier``: a backbone, pooling and a softmax head (sigmoid, multi-label), with preprocessing inside."""
 
 import os
 
@@ -69,12 +69,36 @@ def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, ver
     return keras_model.predict(pixels, batch_size=batch_size, verbose=verbose)
 
 
-def scoring_results(scores, labels):
-    """One :class:`~keras_cvcls.ScoringResult` per row of scores ``[N, C]`` (top label, scores, labels)."""
+def scoring_results(scores, labels, thresholds=None):
+    """One :class:`~keras_cvcls.ScoringResult` per row of scores ``[N, C]`` (top label, scores, labels).
+
+    With ``thresholds`` (a multi-label model's, one per label) each result also lists the
+    labels ``present``: those whose score is at or above their threshold, in label order.
+    """
     from keras_cvcls.scoring_result import ScoringResult
 
     labels = tuple(labels)
-    return [ScoringResult(label=labels[int(np.argmax(row))], scores=row, labels=labels) for row in scores]
+    results = []
+    for row in scores:
+        present = None
+        if thresholds is not None:
+            present = tuple(label for label, score, t in zip(labels, row, thresholds, strict=True) if score >= t)
+        results.append(ScoringResult(label=labels[int(np.argmax(row))], scores=row, labels=labels, present=present))
+    return results
+
+
+def check_thresholds(thresholds, labels):
+    """``thresholds`` as a list of floats in [0, 1], one per label, or a ValueError saying what is wrong."""
+    try:
+        values = [float(t) for t in thresholds]
+    except (TypeError, ValueError):
+        values = None
+    if values is None or len(values) != len(labels) or not all(0.0 <= t <= 1.0 for t in values):
+        raise ValueError(
+            f"thresholds must be {len(labels)} numbers in [0, 1], one per label of {labels!r}. "
+            f"Received: thresholds={thresholds!r}"
+        )
+    return values
 
 
 @keras.saving.register_keras_serializable(package="keras_cvcls")
@@ -116,6 +140,15 @@ class ImageClassifier(keras.Model):
             ``None``), ``"mixed_bfloat16"``, ``"mixed_float16"``. The head always computes in
             float32. ``precision`` holds the resolved choice, ``precision_reason`` why.
         training_config: a dict recorded by :meth:`fit` (kept for reference when saved).
+        multi_label: False (default): one label per image, a softmax head. True: any number
+            of labels per image (a :class:`~keras_cvcls.data.MultiLabelDataset`): a sigmoid
+            head, binary cross-entropy, per-label accuracy and F1 logged every epoch, and a
+            per-label decision threshold (``thresholds``).
+        thresholds: multi-label only: one threshold per label; a score at or above it means
+            the label is present (default 0.5 each; :meth:`tune_thresholds` tunes them on
+            validation data, and ``fine_tune`` does so when given ``validation_data``). Saved
+            with the model and used by :meth:`classify`, :meth:`predict_labels`, the export
+            and the served responses.
         compile: compile with the ``"auto"`` defaults when built (default True).
 
     Example:
@@ -138,6 +171,8 @@ class ImageClassifier(keras.Model):
         resize_mode="crop",
         precision=AUTO,
         training_config=None,
+        multi_label=False,
+        thresholds=None,
         compile=True,
         **kwargs,
     ):
@@ -158,6 +193,14 @@ class ImageClassifier(keras.Model):
         if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
         normalization = normalization or config.normalization
+        if not isinstance(multi_label, bool):
+            raise ValueError(f"multi_label must be True or False. Received: multi_label={multi_label!r}")
+        if thresholds is not None and not multi_label:
+            raise ValueError(
+                "thresholds are for a multi-label model (multi_label=True); a single-label model predicts the "
+                f"top label. Received: thresholds={thresholds!r}"
+            )
+        thresholds = check_thresholds([0.5] * len(labels) if thresholds is None else thresholds, labels) if multi_label else None
 
         inputs = keras.Input((*size, 3), name="images", dtype="float32")
         with dtype_policy(precision):
@@ -168,7 +211,8 @@ class ImageClassifier(keras.Model):
             x = pool(name="pool")(x)
             if dropout:
                 x = keras.layers.Dropout(dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(len(labels), activation="softmax", dtype="float32", name="predictions")(x)
+        activation = "sigmoid" if multi_label else "softmax"
+        outputs = keras.layers.Dense(len(labels), activation=activation, dtype="float32", name="predictions")(x)
         kwargs.setdefault("name", f"{backbone}_classifier")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -184,6 +228,8 @@ class ImageClassifier(keras.Model):
         self.precision = precision
         self.precision_reason = precision_reason
         self.training_config = dict(training_config or {})
+        self.multi_label = multi_label
+        self.thresholds = thresholds
         self.weights_source = _describe_weights(weights)
         self.eval_history = None
         self._folding = None  # the batch-norm-folded inference copy, built on first prediction
@@ -202,6 +248,7 @@ class ImageClassifier(keras.Model):
             "resize_mode": self.resize_mode,
             "precision": self.precision,
             "training_config": self.training_config,
+            **({"multi_label": True, "thresholds": list(self.thresholds)} if self.multi_label else {}),
             "name": self.name,
             "trainable": self.trainable,
         }
@@ -334,7 +381,64 @@ class ImageClassifier(keras.Model):
             'cat'
         """
         scores = self.predict_scores(images, batch_size=batch_size, allow_private_addresses=allow_private_addresses)
-        return scoring_results(scores, self.labels)
+        return scoring_results(scores, self.labels, self.thresholds)
+
+    def predict_labels(self, data, *, batch_size=32, allow_private_addresses=None):
+        """Multi-label: the labels present in each image (score at or above its threshold).
+
+        Args:
+            data: a dataset or raw images, as for :meth:`predict_scores`.
+            batch_size: images per forward pass.
+            allow_private_addresses: as for :meth:`predict_images`.
+
+        Returns:
+            A list of tuples of label names, one per image, in label order.
+
+        Raises:
+            ValueError: for a single-label model (use :meth:`classify`).
+
+        Example:
+            >>> model.predict_labels("shelf.jpg")
+            [('can', 'carton')]
+        """
+        self._check_multi_label("predict_labels")
+        scores = self.predict_scores(data, batch_size=batch_size, allow_private_addresses=allow_private_addresses)
+        return [r.present for r in scoring_results(scores, self.labels, self.thresholds)]
+
+    def tune_thresholds(self, validation_data, *, objective="f1", target_precision=None, batch_size=32):
+        """Multi-label: tunes each label's threshold on validation data and keeps them (saved with the model).
+
+        Args:
+            validation_data: a :class:`~keras_cvcls.data.MultiLabelDataset` with this model's labels.
+            objective: ``"f1"`` (maximise each label's F1) or ``"precision"`` (the lowest
+                threshold whose precision reaches ``target_precision``: the most recall at that precision).
+            target_precision: for ``objective="precision"``, in (0, 1].
+            batch_size: images per forward pass.
+
+        Returns:
+            ``{label: {"threshold", "precision", "recall", "f1", "reached"}}`` on the validation data
+            (see :func:`~keras_cvcls.evaluation.tune_thresholds`).
+
+        Raises:
+            ValueError: for a single-label model, a dataset with other labels, or a bad objective.
+        """
+        from keras_cvcls.evaluation.thresholds import tune_thresholds
+        from keras_cvcls.training.fit_dataset import check_dataset_labels
+
+        self._check_multi_label("tune_thresholds")
+        check_dataset_labels(self, validation_data)
+        scores = self.predict_scores(validation_data, batch_size=batch_size)
+        tuned = tune_thresholds(validation_data.label_matrix, scores, self.labels, objective=objective,
+                                target_precision=target_precision)
+        self.thresholds = [tuned[label]["threshold"] for label in self.labels]
+        return tuned
+
+    def _check_multi_label(self, purpose):
+        if not self.multi_label:
+            raise ValueError(
+                f"{purpose} is for a multi-label model (ImageClassifier(..., multi_label=True)). "
+                f"Received: a single-label model with labels={self.labels!r}"
+            )
 
     # ----------------------------------------------------------------- training
     def fine_tune(self, train, **options):
@@ -378,7 +482,9 @@ class ImageClassifier(keras.Model):
 
         # Optimizer variables belong to the model's distribution strategy.
         with self.distribute_strategy.scope():
-            arguments = auto_compile_arguments(optimizer, loss, metrics)
+            arguments = auto_compile_arguments(
+                optimizer, loss, metrics, multi_label_labels=self.labels if self.multi_label else None
+            )
         super().compile(**arguments, **kwargs)
 
     def compile_from_config(self, config):

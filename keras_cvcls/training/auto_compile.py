@@ -18,7 +18,7 @@ def _is_auto(value):
     return isinstance(value, str) and value == AUTO
 
 
-def auto_compile_arguments(optimizer=AUTO, loss=AUTO, metrics=AUTO):
+def auto_compile_arguments(optimizer=AUTO, loss=AUTO, metrics=AUTO, *, multi_label_labels=None):
     """Returns ``{"optimizer", "loss", "metrics"}`` with each ``"auto"`` replaced by its default.
 
     * ``optimizer="auto"``: ``keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)``;
@@ -26,6 +26,12 @@ def auto_compile_arguments(optimizer=AUTO, loss=AUTO, metrics=AUTO):
       probabilities from a softmax);
     * ``metrics="auto"``: ``[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]``, logged
       as ``accuracy`` and ``val_accuracy``.
+
+    For a multi-label (sigmoid) classifier, ``multi_label_labels`` (its label names) makes
+    ``"auto"`` mean ``keras.losses.BinaryCrossentropy()`` and the metrics
+    ``BinaryAccuracy(name="accuracy")``, ``F1Score(average="micro", threshold=0.5, name="f1")``
+    and, per label, ``accuracy_<label>`` and ``f1_<label>``
+    (:class:`~keras_cvcls.training.label_metric.LabelMetric`).
 
     Anything else is passed through unchanged (an optimizer, a name, a schedule-driven optimizer).
 
@@ -36,6 +42,18 @@ def auto_compile_arguments(optimizer=AUTO, loss=AUTO, metrics=AUTO):
     """
     if _is_auto(optimizer):
         optimizer = keras.optimizers.SGD(learning_rate=AUTO_LEARNING_RATE, momentum=AUTO_MOMENTUM)
+    if multi_label_labels is not None:
+        from keras_cvcls.training.label_metric import LabelMetric
+
+        if _is_auto(loss):
+            loss = keras.losses.BinaryCrossentropy()
+        if _is_auto(metrics):
+            metrics = [
+                keras.metrics.BinaryAccuracy(name="accuracy"),
+                keras.metrics.F1Score(average="micro", threshold=0.5, name="f1"),
+                *[LabelMetric(i, kind, name=f"{kind}_{label}")
+                  for kind in ("accuracy", "f1") for i, label in enumerate(multi_label_labels)],
+            ]
     if _is_auto(loss):
         loss = keras.losses.SparseCategoricalCrossentropy()
     if _is_auto(metrics):

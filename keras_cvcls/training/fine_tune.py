@@ -35,7 +35,13 @@ ACTIVATION_CACHE_LIMIT_BYTES = 2 * 1024**3
 
 def _check_options(model, train_set, epochs, unfreeze, lr, momentum, head_c, batch_size):
     check_dataset_labels(model, train_set)
-    if len(set(train_set.label_ids)) < 2:
+    if getattr(model, "multi_label", False):
+        absent = [label for label, count in train_set.counts().items() if count == 0]
+        if absent:
+            raise ValueError(
+                f"fine_tune needs training images of every label; none has {absent}. Received: counts={train_set.counts()!r}"
+            )
+    elif len(set(train_set.label_ids)) < 2:
         raise ValueError(
             "fine_tune needs training images of at least two labels. "
             f"Received: counts={train_set.counts()!r}"
@@ -130,6 +136,8 @@ def fit_head(model, features, labels, *, c=1.0, seed=0):
     """
     from sklearn.linear_model import LogisticRegression
 
+    if getattr(model, "multi_label", False):
+        return _fit_sigmoid_head(model, features, labels, c=c, seed=seed)
     classes = len(model.labels)
     present = np.unique(labels)
     learner = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(features, labels)
@@ -143,6 +151,39 @@ def fit_head(model, features, labels, *, c=1.0, seed=0):
         bias[present] = learner.intercept_
     model.get_layer("predictions").set_weights([kernel, bias])
     return learner
+
+
+def _fit_sigmoid_head(model, features, labels, *, c, seed):
+    """A multi-label model's sigmoid head: one binary logistic regression per label (one-vs-rest).
+
+    A label present on every training image (or none) gets a constant logit of +-10.
+    Returns the list of fitted learners (None for such a label).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.asarray(labels)
+    kernel = np.zeros((features.shape[1], labels.shape[1]), "float32")
+    bias = np.zeros((labels.shape[1],), "float32")
+    learners = []
+    for j in range(labels.shape[1]):
+        column = labels[:, j].astype(int)
+        if column.min() == column.max():
+            bias[j] = 10.0 if column[0] else -10.0
+            learners.append(None)
+            continue
+        learner = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(features, column)
+        kernel[:, j], bias[j] = learner.coef_[0], learner.intercept_[0]
+        learners.append(learner)
+    model.get_layer("predictions").set_weights([kernel, bias])
+    return learners
+
+
+def _head_accuracy(model, learner, features, labels):
+    """The fitted head's accuracy on features: top-1 (single label) or per-(image, label) at 0.5 (multi-label)."""
+    if not getattr(model, "multi_label", False):
+        return float(learner.score(features, labels))
+    kernel, bias = model.get_layer("predictions").get_weights()
+    return float(np.mean(((features @ kernel + bias) >= 0) == (np.asarray(labels) >= 0.5)))
 
 
 def _optimizer(lr, momentum, epochs, steps_per_epoch, lr_per_epoch):
@@ -169,6 +210,8 @@ def fine_tune(
     callbacks=None,
     seed=0,
     verbose="auto",
+    threshold_objective="f1",
+    target_precision=None,
 ):
     """Transfer learning from a pretrained backbone in one call: the recipe (``ImageClassifier.fine_tune``).
 
@@ -203,6 +246,12 @@ def fine_tune(
         callbacks: extra Keras callbacks for the unfrozen stage.
         seed: seed for shuffling, dropout and the head's solver.
         verbose: Keras verbosity of the unfrozen stage.
+        threshold_objective: multi-label models with ``validation_data`` only: after
+            training, tune each label's threshold on the validation data, ``"f1"`` (default)
+            or ``"precision"`` (with ``target_precision``), see
+            :meth:`ImageClassifier.tune_thresholds`; ``None`` keeps the model's thresholds.
+            Without validation data the thresholds stay as they are (0.5 by default).
+        target_precision: for ``threshold_objective="precision"``.
 
     Returns:
         The :class:`~keras_cvcls.training.EvalHistory` (also ``model.eval_history``):
@@ -218,6 +267,13 @@ def fine_tune(
     """
     from keras_cvcls.data.classification_dataset import ClassificationDataset
     _check_options(model, train_set, epochs, unfreeze, lr, momentum, head_c, batch_size)
+    if threshold_objective not in (None, "f1", "precision") or (threshold_objective == "precision") != (
+        target_precision is not None
+    ):
+        raise ValueError(
+            "threshold_objective must be None, 'f1', or 'precision' with target_precision in (0, 1]. "
+            f"Received: threshold_objective={threshold_objective!r}, target_precision={target_precision!r}"
+        )
     if lr_per_epoch is not None:
         lr_per_epoch = check_lr_per_epoch(lr_per_epoch)
     if validation_data is not None and not isinstance(validation_data, ClassificationDataset):
@@ -255,12 +311,15 @@ def fine_tune(
     start = time.perf_counter()
     cached, features, labels = frozen_features(train_set, verbose)
     learner = fit_head(model, features, labels, c=head_c, seed=seed)
-    head_train_accuracy = float(learner.score(features, labels))
+    head_train_accuracy = _head_accuracy(model, learner, features, labels)
     val_cached = None
     head_eval = float("nan")
     if validation_data is not None:
         val_cached, val_features, val_labels = frozen_features(validation_data)
-        head_eval = float(np.mean(learner.predict(val_features) == val_labels))
+        head_eval = (
+            _head_accuracy(model, learner, val_features, val_labels) if getattr(model, "multi_label", False)
+            else float(np.mean(learner.predict(val_features) == val_labels))
+        )
     say(f"fine_tune: head on frozen features of {len(train_set)} images in {time.perf_counter() - start:.1f}s: "
         f"train accuracy {head_train_accuracy:.4f}, eval accuracy {head_eval:.4f}", flush=True)
     record = {"head": {"train_accuracy": head_train_accuracy, "c": head_c,
@@ -292,7 +351,10 @@ def fine_tune(
         )
         steps = -(-len(train_set) // batch_size)
         # The recipe owns its optimizer; the loss and metrics are ImageClassifier.compile's "auto".
-        fit_model.compile(**auto_compile_arguments(optimizer=_optimizer(lr, momentum, epochs, steps, lr_per_epoch)))
+        fit_model.compile(**auto_compile_arguments(
+            optimizer=_optimizer(lr, momentum, epochs, steps, lr_per_epoch),
+            multi_label_labels=model.labels if getattr(model, "multi_label", False) else None,
+        ))
         history_cb, keras_val = validation_split(fit_model, val)
         ours = [cb for cb in (StepLR(lr_per_epoch) if lr_per_epoch else None, history_cb) if cb is not None]
         if tensorboard_logdir:
@@ -320,6 +382,14 @@ def fine_tune(
                        ("train_loss", float("nan")), ("eval_loss", float("nan")), ("lr", float("nan"))):
         eval_history.history[key].insert(0, value)
     model.eval_history = eval_history
+    if getattr(model, "multi_label", False) and validation_data is not None and threshold_objective is not None:
+        tuned = model.tune_thresholds(
+            validation_data, objective=threshold_objective, target_precision=target_precision, batch_size=batch_size
+        )
+        record["thresholds"] = {"objective": threshold_objective, "target_precision": target_precision,
+                                "tuned": {label: t["threshold"] for label, t in tuned.items()}}
+        say(f"fine_tune: thresholds tuned on the validation data ({threshold_objective}): "
+            + ", ".join(f"{label} {t['threshold']:.3f}" for label, t in tuned.items()), flush=True)
     model.training_config = {
         "recipe": "fine_tune",
         "weights": model.weights_source,

@@ -36,6 +36,13 @@ class ThroughputMeter(keras.callbacks.Callback):
 def check_dataset_labels(model, dataset):
     """Raises ``ValueError`` unless ``dataset`` has the model's labels in the model's order."""
     dataset.check_labeled("Training")
+    model_multi, data_multi = bool(getattr(model, "multi_label", False)), bool(getattr(dataset, "multi_label", False))
+    if model_multi != data_multi:
+        raise ValueError(
+            "A multi-label model needs a MultiLabelDataset, and a single-label model a ClassificationDataset "
+            "(build the model with multi_label=dataset.multi_label). "
+            f"Received: model multi_label={model_multi}, dataset={dataset!r}"
+        )
     if list(dataset.labels) != list(model.labels):
         raise ValueError(
             "The dataset's labels differ from the model's; build the model with labels=dataset.labels. "
