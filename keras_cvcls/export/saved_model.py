@@ -18,6 +18,10 @@ Signatures (``saved_model_cli show --dir BASE_PATH/1 --all`` lists them):
   :func:`keras_cvcls.data.decode.decode_image`, the function the training pipeline uses. An
   image whose header declares more than ``DEFAULT_MAX_PIXELS`` pixels (datasets' limit, about
   89.5 megapixels) is refused before decoding, with INVALID_ARGUMENT naming size and limit.
+  A multi-label model (``ImageClassifier(multi_label=True)``) returns per-label sigmoid
+  probabilities as ``scores``, ``classes`` (the top label) and ``present`` (string
+  ``[-1, C]``: column ``j`` holds ``labels[j]`` where ``scores[:, j]`` is at or above the
+  model's threshold for that label, else ``""``); the thresholds are constants of the graph.
 * ``predict_images``: ``images`` (float ``[-1, H, W, 3]``, pixel values 0-255) -> the same outputs.
 * ``labels``: ``class_ids`` (int64 ``[-1]``) -> ``labels`` (string ``[-1]``); clients read the
   class map through it (``class_ids = range(C)``).
@@ -147,7 +151,7 @@ def _serving_parts(classifier, labels, image_size, resize_mode):
     return model, labels, image_size, resize_mode
 
 
-def _check_outputs(classifier, labels, image_size):
+def _check_outputs(classifier, labels, image_size, multi_label=False):
     """Runs the classifier once on a grey image: [1, C] probabilities with C == len(labels)."""
     import tensorflow as tf
 
@@ -169,7 +173,13 @@ def _check_outputs(classifier, labels, image_size):
             f"classifier output has shape {list(scores.shape)} for one image, but it has {len(labels)} labels: "
             f"expected [1, {len(labels)}]"
         )
-    if not (np.all(scores >= -1e-6) and abs(float(scores.sum()) - 1.0) < 1e-3):
+    if multi_label:
+        if not np.all((scores >= -1e-6) & (scores <= 1 + 1e-6)):
+            raise ValueError(
+                "A multi-label classifier must output per-label probabilities (end in a sigmoid). "
+                f"Received: scores={scores.tolist()}"
+            )
+    elif not (np.all(scores >= -1e-6) and abs(float(scores.sum()) - 1.0) < 1e-3):
         raise ValueError(
             "classifier must output class probabilities (end in a softmax); the output for a grey image "
             f"sums to {float(scores.sum()):.4g}. Received: scores={scores.tolist()}"
@@ -217,7 +227,7 @@ def _inference_form(model):
     return fold_batch_norm(model) if functional_graph(model) is not None else model
 
 
-def _build_archive(classifier, labels_file, num_classes, image_size, resize_mode):
+def _build_archive(classifier, labels_file, num_classes, image_size, resize_mode, thresholds=None):
     import keras
     import tensorflow as tf
 
@@ -245,7 +255,12 @@ def _build_archive(classifier, labels_file, num_classes, image_size, resize_mode
     def predict(images):
         scores = tf.cast(classifier(images, training=False), tf.float32)
         classes = table.lookup(tf.argmax(scores, axis=-1, output_type=tf.int64))
-        return {"scores": scores, "classes": classes}
+        if thresholds is None:
+            return {"scores": scores, "classes": classes}
+        names = table.lookup(tf.range(num_classes, dtype=tf.int64))[tf.newaxis]
+        above = scores >= tf.constant(thresholds, tf.float32)[tf.newaxis]
+        present = tf.where(above, tf.broadcast_to(names, tf.shape(above)), tf.constant(""))
+        return {"scores": scores, "classes": classes, "present": present}
 
     def scores_of_files(image_bytes):
         images = tf.map_fn(
@@ -352,10 +367,11 @@ def export_for_serving(classifier, base_path, version=None, *, warmup=True, labe
     """
     import tensorflow as tf
 
+    thresholds = getattr(classifier, "thresholds", None) if getattr(classifier, "multi_label", False) else None
     classifier, labels, image_size, resize_mode = _serving_parts(classifier, labels, image_size, resize_mode)
     if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1):
         raise ValueError(f"version must be a positive int or None. Received: version={version!r}")
-    _check_outputs(classifier, labels, image_size)
+    _check_outputs(classifier, labels, image_size, multi_label=thresholds is not None)
     base_path = os.fspath(base_path)
     os.makedirs(base_path, exist_ok=True)
     if version is None:
@@ -371,7 +387,7 @@ def export_for_serving(classifier, base_path, version=None, *, warmup=True, labe
             labels_file = os.path.join(scratch, LABELS_ASSET)
             with open(labels_file, "w", encoding="utf-8", newline="\n") as f:
                 f.write("".join(label + "\n" for label in labels))
-            archive, _ = _build_archive(classifier, labels_file, len(labels), image_size, resize_mode)
+            archive, _ = _build_archive(classifier, labels_file, len(labels), image_size, resize_mode, thresholds)
             export_dir = os.path.join(staging, "model")
             archive.write_out(export_dir, options=tf.saved_model.SaveOptions(), verbose=False)
             _mark_classification_signature(export_dir)

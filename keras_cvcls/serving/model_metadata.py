@@ -33,6 +33,7 @@ class ModelInfo:
     num_classes: int
     labels_signature: tuple  # (signature name, input name, output name) or None
     output_dtypes: dict  # signature name -> {output name: dtype name}
+    present_output: str = None  # a multi-label model's string [batch, classes] output: labels above threshold
 
 
 def model_info(metadata, signature_name):
@@ -52,6 +53,7 @@ def model_info(metadata, signature_name):
     outputs = signature.get("outputs", {})
     scores = [k for k, v in outputs.items() if v.get("dtype") == "DT_FLOAT" and len(_dims(v) or []) == 2]
     classes = [k for k, v in outputs.items() if v.get("dtype") == "DT_STRING" and len(_dims(v) or []) == 1]
+    present = [k for k, v in outputs.items() if v.get("dtype") == "DT_STRING" and len(_dims(v) or []) == 2]
     if len(scores) != 1:
         raise ScoringError(
             "FAILED_PRECONDITION", f"signature {name!r} must have one float output [batch, classes]; found {scores}"
@@ -77,4 +79,5 @@ def model_info(metadata, signature_name):
         num_classes if num_classes and num_classes > 0 else None,
         labels_signature,
         dtypes,
+        present[0] if len(present) == 1 else None,
     )

@@ -222,6 +222,9 @@ class ScoringClient:
     def score_images(self, images, image_resize_dims=None, parameters=None):
         """Scores several images, ``batch_size`` per request; returns a list of :class:`ScoringResult`.
 
+        For a multi-label model each result's ``present`` lists the labels the served model
+        found above their thresholds (its string ``[batch, classes]`` output).
+
         Raises:
             ScoringError: with the server's message.
         """
@@ -232,6 +235,7 @@ class ScoringClient:
         info = self._model_info()
         dtypes = info.output_dtypes[info.signature_name]
         wanted = [info.scores_output] + ([info.classes_output] if info.classes_output else [])
+        wanted += [info.present_output] if info.present_output else []
         labels = self.class_map
         results = []
         for start in range(0, len(payloads), self.batch_size):
@@ -243,6 +247,7 @@ class ScoringClient:
             )
             scores = np.asarray(outputs[info.scores_output], dtype=np.float32)
             classes = outputs.get(info.classes_output) if info.classes_output else None
+            present = outputs.get(info.present_output) if info.present_output else None
             for i, row in enumerate(scores):
                 if classes is not None:
                     label = classes[i].decode("utf-8") if isinstance(classes[i], bytes) else str(classes[i])
@@ -250,7 +255,12 @@ class ScoringClient:
                     label = labels[int(np.argmax(row))]
                 else:
                     label = str(int(np.argmax(row)))
-                results.append(ScoringResult(label, row, tuple(labels) if labels else None, version))
+                names = None
+                if present is not None:  # a multi-label model: the labels at or above their thresholds
+                    names = tuple(
+                        v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in present[i] if v not in (b"", "")
+                    )
+                results.append(ScoringResult(label, row, tuple(labels) if labels else None, version, names))
         return results
 
     def close(self):
