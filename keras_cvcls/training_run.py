@@ -98,6 +98,8 @@ class TrainingRun:
         self.test_size = split_info.get("test_size")
         self.train_ids = list(split_info["train"])
         self.test_ids = list(split_info["test"])
+        self.multi_label = bool(split_info.get("multi_label", False))
+        self.separator = split_info.get("separator", " ")
         self._model = model
         self._split = datasets
         self._options = options  # what the run was made with (OPTIONS_FILE), for a run being built
@@ -109,7 +111,8 @@ class TrainingRun:
     @classmethod
     def create(
         cls, run_dir, data_dir, *, val_dir=None, test_size=0.34, seed=0, backbone="efficientnet_lite0",
-        weights="imagenet", image_size=None, dropout=0.0, precision="auto", if_exists="error",
+        weights="imagenet", image_size=None, dropout=0.0, precision="auto", if_exists="error", multi_label=False,
+        separator=" ",
     ):
         """Starts a run: reads the data, splits it, builds the model and writes ``split.json``.
 
@@ -137,6 +140,10 @@ class TrainingRun:
                 the interrupted run from its last finished epoch (the same arguments, and the
                 same training options, are required; with no interrupted run it starts one).
                 A folder holding anything but a run is never written into.
+            multi_label: ``data_dir`` (and ``val_dir``) are then CSV files of image paths and
+                label sets (:meth:`~keras_cvcls.data.MultiLabelDataset.from_csv`), split by
+                iterative stratification, and the model is ``ImageClassifier(multi_label=True)``.
+            separator: what joins the label names in the CSV's labels column (default a space).
 
         Returns:
             A :class:`TrainingRun` with an untrained model (or, resumed, one the training call
@@ -159,6 +166,8 @@ class TrainingRun:
         run_dir = os.path.abspath(os.fspath(run_dir))
         partial = partial_dir(run_dir)
         arguments = create_arguments(data_dir, val_dir, test_size, seed, backbone, weights, image_size, dropout, precision)
+        if multi_label:  # recorded only then: runs made before multi-label support resume as they were
+            arguments.update(multi_label=True, separator=separator)
         if check_target(run_dir, partial, if_exists):  # resume the interrupted run
             options = read_json(os.path.join(partial, OPTIONS_FILE))
             recorded = {k: v for k, v in options["create"].items() if k != "labels"}
@@ -173,24 +182,27 @@ class TrainingRun:
                 )
             run._model = ImageClassifier(
                 train.labels, backbone, weights=weights, image_size=image_size, dropout=dropout, precision=precision,
+                multi_label=multi_label,
             )
             run._history_loaded, run.resumed = True, True
             return run
 
-        dataset = ClassificationDataset.from_directory(data_dir)
-        if len(dataset.labels) < 2:
+        read = _dataset_reader(multi_label, separator)
+        dataset = read(data_dir)
+        if len(dataset.labels) < 2 and not multi_label:
             raise ValueError(
                 f"Training needs images of at least two labels (one subfolder per label), and {data_dir} has "
                 f"{len(dataset.labels)}: add a folder of images for each other label. "
                 f"Received: labels={dataset.labels!r} ({len(dataset)} images)"
             )
         if val_dir is not None:
-            train, test = dataset, ClassificationDataset.from_directory(val_dir).with_labels(dataset.labels)
+            train, test = dataset, read(val_dir).with_labels(dataset.labels)
         else:
             train, test = dataset.split(train_size=1 - test_size, seed=seed)
         # The model first: a backbone that cannot be built leaves no run folder behind.
         model = ImageClassifier(
             dataset.labels, backbone, weights=weights, image_size=image_size, dropout=dropout, precision=precision,
+            multi_label=multi_label,
         )
         split_info = {
             "data_dir": arguments["data_dir"],
@@ -199,6 +211,7 @@ class TrainingRun:
             "test_size": arguments["test_size"],
             "train": [r.id for r in train.images],
             "test": [r.id for r in test.images],
+            **({"multi_label": True, "separator": separator} if multi_label else {}),
         }
         options = {"create": {**arguments, "labels": list(dataset.labels)}}
         try:
@@ -307,13 +320,12 @@ class TrainingRun:
         Images recorded in the split but gone from the folder are left out.
         """
         if self._split is None:
-            from keras_cvcls.data import ClassificationDataset
-
-            dataset = ClassificationDataset.from_directory(self.data_dir)
+            read = _dataset_reader(self.multi_label, self.separator)
+            dataset = read(self.data_dir)
             known = {r.id for r in dataset.images}
             train = dataset.subset([i for i in self.train_ids if i in known], "train")
             if self.val_dir:  # a separate validation folder, not a split of the data folder
-                test = ClassificationDataset.from_directory(self.val_dir).with_labels(dataset.labels)
+                test = read(self.val_dir).with_labels(dataset.labels)
             else:
                 test = dataset.subset([i for i in self.test_ids if i in known], "test")
             self._split = (train, test)
@@ -538,12 +550,10 @@ class TrainingRun:
 
     # -------------------------------------------------------------- evaluation
     def _dataset(self, dataset):
-        from keras_cvcls.data import ClassificationDataset
-
         if dataset is None:
             return self.split[1]
         if isinstance(dataset, (str, os.PathLike)):
-            dataset = ClassificationDataset.from_directory(dataset)
+            dataset = _dataset_reader(self.multi_label, self.separator)(dataset)
         return dataset
 
     def cached_scores(self, dataset):
@@ -591,7 +601,9 @@ class TrainingRun:
             report: path of an HTML report to write, or None.
 
         Returns:
-            A :class:`~keras_cvcls.evaluation.ClassificationEvaluation`.
+            A :class:`~keras_cvcls.evaluation.ClassificationEvaluation` (a
+            :class:`~keras_cvcls.evaluation.MultiLabelEvaluation` for a multi-label run, at the
+            model's thresholds).
 
         Raises:
             ValueError: if the dataset has a label the model does not know.
@@ -599,10 +611,18 @@ class TrainingRun:
         Example:
             >>> TrainingRun.load("runs/1").evaluate(report="report.html").to_dict()["accuracy"]
         """
-        from keras_cvcls.evaluation import ClassificationEvaluation
+        from keras_cvcls.evaluation import ClassificationEvaluation, MultiLabelEvaluation
 
         labels = self.labels
         dataset = self._dataset(dataset).with_labels(labels)
+        if self.multi_label:
+            evaluation = MultiLabelEvaluation.from_scores(
+                [r.label for r in dataset.images], self.scores(dataset, batch_size=batch_size), labels,
+                thresholds=self.model.thresholds, paths=[r.path for r in dataset.images],
+            )
+            if report:
+                self.write_report(evaluation, report)
+            return evaluation
         evaluation = ClassificationEvaluation.from_scores(
             [r.label for r in dataset.images], self.scores(dataset, batch_size=batch_size), labels,
             paths=[r.path for r in dataset.images],
@@ -648,6 +668,8 @@ def train_run(
     if_exists="error",
     on_bad_image="stop",
     log=print,
+    multi_label=False,
+    separator=" ",
 ):
     """Trains a classifier on a folder dataset and writes a run folder, in one call (``keras-cvcls train``).
 
@@ -685,6 +707,10 @@ def train_run(
             and returns its result (its arguments and options must be these).
         on_bad_image: ``"stop"`` (default) or ``"skip"``: see :meth:`TrainingRun.fine_tune`.
         log: where progress lines go.
+        multi_label: ``data_dir`` (and ``val_dir``) are CSV files of paths and label sets;
+            see :meth:`TrainingRun.create`. The thresholds are tuned on the test split
+            (F1) after training and saved with the model.
+        separator: what joins label names in the CSV (default a space).
 
     Returns:
         A JSON-able dict: ``history``, ``eval_accuracy``, ``train_seconds`` (of this call's
@@ -716,7 +742,7 @@ def train_run(
     _check_choice("on_bad_image", on_bad_image, ON_BAD_IMAGE)
     create = dict(
         val_dir=val_dir, test_size=test_size, seed=seed, backbone=backbone, weights=weights, image_size=image_size,
-        dropout=dropout, precision=precision,
+        dropout=dropout, precision=precision, **({"multi_label": True, "separator": separator} if multi_label else {}),
     )
     training = dict(epochs=epochs, batch_size=batch_size, momentum=momentum, augment=augment, lr_per_epoch=lr)
     if recipe == "fine-tune":
@@ -727,7 +753,9 @@ def train_run(
     if if_exists == "resume" and target_state(out) == "run" and not is_resumable(partial_dir(out)):
         run = TrainingRun.load(out)
         options = read_json(run._path(OPTIONS_FILE)) if os.path.isfile(run._path(OPTIONS_FILE)) else {}
-        for what, key, given in (("made", "create", create_arguments(data_dir, **create)),
+        made = create_arguments(data_dir, **{k: v for k, v in create.items() if k not in ("multi_label", "separator")})
+        made.update({"multi_label": True, "separator": separator} if multi_label else {})
+        for what, key, given in (("made", "create", made),
                                  ("trained", "train", {"recipe": recipe, **recordable(training)})):
             recorded = {k: v for k, v in options.get(key, given).items() if k != "labels"}
             refuse_other_options(recorded, given, what, run.run_dir)
@@ -748,6 +776,24 @@ def train_run(
         history = run.fit(on_bad_image=on_bad_image, **training)
     run.save()
     return _result(run, history, recipe, model.weights_source)
+
+
+def _dataset_reader(multi_label, separator):
+    """The function that reads a run's data: a folder per label, or (multi-label) a CSV of label sets."""
+    from keras_cvcls.data import ClassificationDataset, MultiLabelDataset
+
+    if not multi_label:
+        return ClassificationDataset.from_directory
+
+    def read(path):
+        if not os.path.isfile(path):
+            raise ValueError(
+                "A multi-label run reads a CSV file of image paths and label sets (path,labels; labels joined by "
+                f"{separator!r}), not a folder. Received: {os.fspath(path)!r}"
+            )
+        return MultiLabelDataset.from_csv(path, separator=separator)
+
+    return read
 
 
 def _result(run, history, recipe, weights):

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from sklearn import metrics
 
-from keras_cvcls.data import MultiLabelDataset
+from keras_cvcls.data import ClassificationDataset, MultiLabelDataset
 from keras_cvcls.data.iterative_split import iterative_split_indices
 from keras_cvcls.evaluation import MultiLabelEvaluation, PrecisionRecallDisplay, tune_thresholds, write_report
 from keras_cvcls.models import ImageClassifier
@@ -154,38 +154,56 @@ def test_label_metric_equals_scikit_learn_and_round_trips():
         LabelMetric(0, "auc")
 
 
-def test_fit_logs_per_label_metrics_and_a_mismatched_dataset_is_refused(csv_path):
+def test_compile_defaults_and_a_mismatched_dataset_is_refused(csv_path):
     ds = MultiLabelDataset.from_csv(csv_path)
     model = ImageClassifier(ds.labels, "resnet18", weights=None, image_size=32, multi_label=True)
-    history = model.fit(ds, epochs=1, batch_size=16, validation_data=ds, verbose=0, seed=0)
-    for name in ("accuracy", "f1", "accuracy_red", "f1_red", "f1_blue", "val_f1_blue", "val_accuracy_red"):
-        assert name in history.history, name
     assert isinstance(model.loss, keras.losses.BinaryCrossentropy)
     single = ImageClassifier(ds.labels, "resnet18", weights=None, image_size=32)
     with pytest.raises(ValueError, match="multi-label model needs a MultiLabelDataset"):
         single.fit(ds, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="multi-label model needs a MultiLabelDataset"):
+        model.fine_tune(ClassificationDataset.from_list([(r.path, r.label[0]) for r in ds.images]), verbose=0)
 
 
-def test_fine_tune_tunes_thresholds_and_predicts_label_sets(csv_path, tmp_path):
-    ds = MultiLabelDataset.from_csv(csv_path)
-    train, val = ds.split(0.6, seed=0)
-    model = ImageClassifier(ds.labels, image_size=32, multi_label=True)
-    model.fine_tune(train, validation_data=val, epochs=1, verbose=0)
-    assert model.thresholds != [0.5, 0.5]
-    assert model.training_config["thresholds"]["tuned"] == dict(zip(ds.labels, model.thresholds, strict=True))
-    scores = model.predict_scores(val)
-    expected = [tuple(lab for lab, s, t in zip(ds.labels, row, model.thresholds, strict=True) if s >= t) for row in scores]
-    assert model.predict_labels(val) == expected
-    assert [r.present for r in model.classify([r.path for r in val.images])] == expected
-    assert expected == [r.label for r in val.images]  # red/blue halves are easy
-    model.save(str(tmp_path / "model"))
+def test_cli_train_multi_label_then_evaluate_json(csv_path, tmp_path, capsys):
+    """train --multi-label (the fine-tune recipe, thresholds tuned) -> the saved model -> evaluate --json."""
+    from keras_cvcls.cli.main import main
     from keras_cvcls.models import load_classifier
 
-    loaded = load_classifier(str(tmp_path / "model"))
-    assert loaded.multi_label and loaded.thresholds == model.thresholds
-    np.testing.assert_allclose(loaded.predict_scores(val), scores, atol=1e-5)
+    run = str(tmp_path / "run")
+    argv = ["train", csv_path, "--multi-label", "--image-size", "32", "--epochs", "1", "--batch-size", "16",
+            "--test-size", "0.4", "--out", run, "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["recipe"] == "fine-tune"
+    split = json.load(open(os.path.join(run, "split.json")))
+    assert split["multi_label"] is True and split["separator"] == " "
+    model = load_classifier(os.path.join(run, "model"))
+    assert model.multi_label and model.thresholds != [0.5, 0.5]
+    assert model.training_config["thresholds"]["tuned"] == dict(zip(model.labels, model.thresholds, strict=True))
+
+    ds = MultiLabelDataset.from_csv(csv_path)
+    test = ds.subset(split["test"])
+    scores = model.predict_scores(test)
+    expected = [tuple(lab for lab, s, t in zip(model.labels, row, model.thresholds, strict=True) if s >= t) for row in scores]
+    assert model.predict_labels(test) == expected
+    assert [r.present for r in model.classify([r.path for r in test.images])] == expected
+    assert expected == [r.label for r in test.images]  # red/blue halves are easy
+
+    assert main(["evaluate", run, "--json"]) == 0
+    reported = json.loads(capsys.readouterr().out)
+    y, y_pred = test.label_matrix, (scores >= model.thresholds).astype(int)
+    assert reported["multi_label"] and reported["thresholds"] == pytest.approx(model.thresholds)
+    assert reported["mAP"] == pytest.approx(metrics.average_precision_score(y, scores), abs=1e-6)
+    assert reported["hamming_loss"] == pytest.approx(metrics.hamming_loss(y, y_pred))
+    assert reported["averages"]["samples"]["f1"] == pytest.approx(metrics.f1_score(y, y_pred, average="samples"))
+    assert main(["evaluate", run]) == 0
+    assert "mAP" in capsys.readouterr().out
     with pytest.raises(ValueError, match="threshold_objective"):
-        model.fine_tune(train, threshold_objective="recall", verbose=0)
+        model.fine_tune(test, threshold_objective="recall", verbose=0)
+    with pytest.raises(ValueError, match="reads a CSV file"):
+        from keras_cvcls.training_run import TrainingRun
+
+        TrainingRun.create(str(tmp_path / "run2"), str(tmp_path), multi_label=True)
 
 
 # ----------------------------------------------------------------------- thresholds

@@ -8,6 +8,7 @@ gRPC, which must return the labels in-process prediction gives.
 import base64
 import os
 
+import keras
 import numpy as np
 import pytest
 import requests
@@ -76,12 +77,20 @@ def trained(tmp_path_factory):
     train, val = build_mosaics("train", str(base / "train"), 150, seed=0).split(0.75, seed=0)
     test = build_mosaics("val", str(base / "test"), 90, seed=1)
     model = ImageClassifier(train.labels, image_size=IMAGE_SIZE, multi_label=True)  # pretrained default backbone
-    model.fine_tune(train, validation_data=val, epochs=2, verbose=0)
-    return model, test, base
+    history = keras.callbacks.History()
+    model.fine_tune(train, validation_data=val, epochs=2, verbose=0, callbacks=[history])
+    return model, test, base, history
+
+
+def test_per_label_accuracy_and_f1_are_logged_every_epoch(trained):
+    history = trained[3].history
+    for name in ("loss", "accuracy", "f1", "accuracy_ants", "accuracy_bees", "f1_ants", "f1_bees"):
+        assert len(history[name]) == len(history["val_" + name]) == 2, name
+    assert history["val_f1_bees"][-1] > 0.7
 
 
 def test_map_on_held_out_mosaics_is_at_least_0_9(trained):
-    model, test, _ = trained
+    model, test, _, _ = trained
     evaluation = MultiLabelEvaluation(model, test)
     scores = model.predict_scores(test)
     oracle = metrics.average_precision_score(test.label_matrix, scores, average="macro")
@@ -91,7 +100,7 @@ def test_map_on_held_out_mosaics_is_at_least_0_9(trained):
 
 
 def test_export_serve_score_returns_the_in_process_labels(trained):
-    model, test, base = trained
+    model, test, base, _ = trained
     export_for_serving(model, str(base / "models" / "mosaics"))
     images = test.images[:24]
     files = [open(r.path, "rb").read() for r in images]

@@ -9,7 +9,9 @@ def register(commands):
         "evaluate",
         help="evaluate a training run on its held-out split (or another folder)",
         description="Scores the run's held-out test split (or --data DIR) once and reports accuracy, "
-        "per-class metrics, confusion matrix, ROC AUC and average precision.",
+        "per-class metrics, confusion matrix, ROC AUC and average precision; for a multi-label run (train "
+        "--multi-label; --data is then a CSV) mAP, exact-match ratio, Hamming loss, micro/macro/sample averages, "
+        "per-label metrics at the model's thresholds and the labels most often missed and added.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--data", metavar="DIR", help="evaluate on this folder dataset instead of the run's test split")
@@ -27,6 +29,19 @@ def _evaluate(args):
     if args.json:
         json.dump(metrics, sys.stdout, ensure_ascii=False)
         print()
+    elif metrics.get("multi_label"):
+        averages = metrics["averages"]
+        print(f"mAP {metrics['mAP']:.4f}, exact-match ratio {metrics['exact_match_ratio']:.4f}, Hamming loss "
+              f"{metrics['hamming_loss']:.4f}; F1 micro {averages['micro']['f1']:.3f} macro {averages['macro']['f1']:.3f} "
+              f"samples {averages['samples']['f1']:.3f}")
+        for (label, m), threshold in zip(metrics["per_class"].items(), metrics["thresholds"], strict=True):
+            print(f"  {label:<20} precision {m['precision']:.3f} recall {m['recall']:.3f} f1 {m['f1']:.3f} "
+                  f"n={m['support']} threshold {threshold:.3f}")
+        for kind in ("missed", "added"):
+            if metrics["most_confused"][kind]:
+                print(f"most often {kind}: " + ", ".join(f"{label} ({n})" for label, n in metrics["most_confused"][kind]))
+        if args.report:
+            print(f"report: {args.report}")
     else:
         print(f"accuracy {metrics['accuracy']:.4f}, class-averaged accuracy {metrics['class_avg_accuracy']:.4f}")
         for label, m in metrics["per_class"].items():

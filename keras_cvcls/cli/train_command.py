@@ -57,6 +57,11 @@ def register(commands):
     p.add_argument("--on-bad-image", choices=["stop", "skip"], default="stop",
                    help="an image that went bad after its check, during training: stop (default; name it, then "
                    "--resume once it is fixed) or skip it with a warning")
+    p.add_argument("--multi-label", action="store_true",
+                   help="multi-label: DATA_DIR (and --val) is then a CSV file 'path,labels' whose labels cell holds "
+                   "the image's label names joined by --separator; a sigmoid head, iterative stratified split, "
+                   "per-label thresholds tuned (F1) on the test split. Never inferred from the data")
+    p.add_argument("--separator", default=" ", help="multi-label: what joins label names in the CSV (default a space)")
     p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     p.set_defaults(run=_train)
 
@@ -72,6 +77,7 @@ def _options(args):
         test_size=args.test_size, augment=args.augment, dropout=args.dropout, warmup_epochs=args.warmup_epochs,
         unfreeze=args.unfreeze, seed=args.seed, precision=args.precision,
         if_exists="overwrite" if args.overwrite else "resume" if args.resume else "error", on_bad_image=args.on_bad_image,
+        **({"multi_label": True, "separator": args.separator} if args.multi_label else {}),
     )
 
 
