@@ -125,6 +125,11 @@ class _Catalog:
         self.label[image_id] = label
         self._changed()
 
+    def toggle(self, image_id, label):
+        """Multi-label: adds or removes one label of an image (MultiLabelDataset.toggle_label)."""
+        self.label[image_id] = self.dataset.toggle_label(image_id, label)
+        self._changed()
+
     def exclude(self, image_id, excluded):
         self.dataset.exclude(image_id, excluded)
         (self.excluded.add if excluded else self.excluded.discard)(image_id)
@@ -154,11 +159,12 @@ class _Catalog:
             counts = {label: 0 for label in self.dataset.labels}
             for r in self.records:
                 if r.id not in self.excluded:
-                    counts[self.label[r.id]] += 1
+                    for name in self.label[r.id] if self.dataset.multi_label else [self.label[r.id]]:
+                        counts[name] += 1
             relabeled = sum(1 for r in self.records if self.label[r.id] != r.original_label)
             self._views["counts"] = {
                 "counts": counts,
-                "num_images": sum(counts.values()),
+                "num_images": len(self.records) - len(self.excluded),
                 "num_excluded": len(self.excluded),
                 "num_relabeled": relabeled,
             }
@@ -177,7 +183,7 @@ class _Catalog:
             needle = query.lower()
             rows = []
             for r in self.records:
-                if label and self.label[r.id] != label:
+                if label and (label not in self.label[r.id] if self.dataset.multi_label else self.label[r.id] != label):
                     continue
                 excluded = r.id in self.excluded
                 if (status == "included" and excluded) or (status == "excluded" and not excluded):
@@ -305,6 +311,7 @@ class _UIState:
                 "name": self.dataset.name,
                 "root": self.dataset.root,
                 "labels": list(self.dataset.labels),
+                "multi_label": self.dataset.multi_label,
                 **self.catalog.counts(),
                 "num_skipped": sum(1 for s in self.dataset.skipped if s.error),
                 "page_size": self.page_size,
@@ -328,6 +335,17 @@ class _UIState:
         if label not in self.dataset.labels:
             raise ValueError(f"Unknown label. Expected one of {self.dataset.labels}. Received: label={label!r}")
         self.catalog.relabel(record.id, label)
+        return self._changed(record)
+
+    async def toggle(self, request):
+        body = await self._body(request)
+        record = self._record(body.get("id"))
+        label = body.get("label")
+        if not self.dataset.multi_label:
+            raise ValueError("Toggling labels is for a multi-label dataset; use /api/relabel. Received: a single-label dataset")
+        if label not in self.dataset.labels:
+            raise ValueError(f"Unknown label. Expected one of {self.dataset.labels}. Received: label={label!r}")
+        self.catalog.toggle(record.id, label)
         return self._changed(record)
 
     async def exclude(self, request):
@@ -447,9 +465,12 @@ def create_app(
     when the application starts.
 
     Args:
-        data_dir: a folder with one subfolder per label, or a
-            :class:`~keras_cvcls.data.ClassificationDataset` (shared: fixes made in
-            the UI change it).
+        data_dir: a folder with one subfolder per label, a multi-label CSV (``path,labels``,
+            labels joined by spaces; see :meth:`~keras_cvcls.data.MultiLabelDataset.from_csv`),
+            or a :class:`~keras_cvcls.data.ClassificationDataset` or
+            :class:`~keras_cvcls.data.MultiLabelDataset` (shared: fixes made in the UI change it).
+            A multi-label dataset is annotated with toggle keys: ``1``-``9`` add or remove a
+            label of the selected image.
         run_dir: a training run folder, or None.
         model: a saved classifier (a path :func:`~keras_cvcls.models.load_classifier` reads,
             or a classifier object), or None.
@@ -491,6 +512,10 @@ def create_app(
         raise ValueError("labels names the columns of scores; pass scores too. Received: labels without scores")
     if isinstance(data_dir, ClassificationDataset):
         dataset = data_dir
+    elif isinstance(data_dir, (str, os.PathLike)) and os.fspath(data_dir).lower().endswith(".csv") and os.path.isfile(data_dir):
+        from keras_cvcls.data import MultiLabelDataset
+
+        dataset = MultiLabelDataset.from_csv(data_dir)  # multi-label: path,labels (space-separated)
     else:
         dataset = ClassificationDataset.from_directory(data_dir)
     results = None
@@ -515,6 +540,7 @@ def create_app(
     r.add_get("/api/images", state.images)
     r.add_post("/api/relabel", state.relabel)
     r.add_post("/api/exclude", state.exclude)
+    r.add_post("/api/toggle", state.toggle)
     r.add_post("/api/reload", state.reload)
     r.add_get("/api/thumb", state.thumb)
     r.add_get("/api/image", state.image)

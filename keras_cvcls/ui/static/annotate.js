@@ -22,7 +22,8 @@ class AnnotateView {
       onCounts: (data) => this.showCounts(data),
     });
     this.grid.labels = info.labels;
-    KC.byId("a-keys").replaceChildren(...KC.keysLegend(info.labels));
+    this.grid.multiLabel = Boolean(info.multi_label);
+    KC.byId("a-keys").replaceChildren(...KC.keysLegend(info.labels, this.grid.multiLabel));
     this.showCounts(info);
     const reload = () => this.grid.load(1);
     this.label.addEventListener("change", reload);

@@ -101,8 +101,9 @@ KC.isTyping = function (event) {
   return t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA" || t.isContentEditable);
 };
 
-KC.keysLegend = function (labels) {
-  const parts = labels.slice(0, 9).map((label, i) => KC.el("span", {}, KC.el("kbd", {}, String(i + 1)), " ", label));
+KC.keysLegend = function (labels, multiLabel) {
+  const parts = labels.slice(0, 9).map((label, i) =>
+    KC.el("span", {}, KC.el("kbd", {}, String(i + 1)), multiLabel ? " toggle " : " ", label));
   parts.push(
     KC.el("span", {}, KC.el("kbd", {}, "x"), " exclude / include"),
     KC.el("span", {}, KC.el("kbd", {}, "\u2190\u2191\u2192\u2193"), " move"),
@@ -203,6 +204,22 @@ class PagedGrid {
     );
     labelSelect.value = item.label;
     labelSelect.addEventListener("change", () => this.relabelIndex(index, labelSelect.value, false));
+    // A multi-label image: one toggle button per label, pressed where the image has it.
+    const labelControl = !this.multiLabel ? labelSelect : KC.el(
+      "span",
+      { class: "label-toggles", role: "group", "aria-label": `Labels of ${item.name}` },
+      ...this.labels.map((label) => {
+        const on = item.label.includes(label);
+        const button = KC.el(
+          "button",
+          { type: "button", class: on ? "label-toggle on" : "label-toggle", "aria-pressed": on ? "true" : "false",
+            dataset: { label } },
+          label,
+        );
+        button.addEventListener("click", () => this.toggleLabelIndex(index, label));
+        return button;
+      }),
+    );
     const excludeButton = KC.el(
       "button",
       { type: "button", class: "exclude-btn", title: "Exclude from the dataset (x)" },
@@ -215,12 +232,13 @@ class PagedGrid {
     if (index === this.selected) classes.push("selected");
     const card = KC.el(
       "figure",
-      { class: classes.join(" "), dataset: { index: String(index), id: item.id, label: item.label } },
+      { class: classes.join(" "),
+        dataset: { index: String(index), id: item.id, label: this.multiLabel ? item.label.join(" ") : item.label } },
       KC.el("div", { class: "thumb" }, this.thumb(item)),
       KC.el("figcaption", {},
         KC.el("div", { class: "name", title: item.id }, item.name),
-        KC.el("div", { class: "controls" }, labelSelect, excludeButton),
-        item.relabeled ? KC.el("div", { class: "was muted" }, `was ${item.original_label}`) : null,
+        KC.el("div", { class: "controls" }, labelControl, excludeButton),
+        item.relabeled ? KC.el("div", { class: "was muted" }, `was ${this.multiLabel ? item.original_label.join(", ") : item.original_label}`) : null,
       ),
     );
     if (this.decorateCard) this.decorateCard(card, item);
@@ -299,6 +317,19 @@ class PagedGrid {
     }
   }
 
+  async toggleLabelIndex(index, label) {
+    const item = this.items[index];
+    if (!item) return;
+    try {
+      const data = await KC.post("/api/toggle", { id: item.id, label });
+      this.replaceItem(index, this.merge(item, data.item));
+      KC.status(`Saved: ${item.id} \u2192 ${data.item.label.join(", ")}`, "ok");
+      if (this.onCounts) this.onCounts(data);
+    } catch (e) {
+      KC.status(e.message, "error");
+    }
+  }
+
   async toggleExcludeIndex(index, advance) {
     const item = this.items[index];
     if (!item) return;
@@ -330,7 +361,8 @@ class PagedGrid {
     else if (/^[1-9]$/.test(key) && this.selected >= 0) {
       const label = this.labels[Number(key) - 1];
       if (label === undefined) return false;
-      this.relabelIndex(this.selected, label, true);
+      if (this.multiLabel) this.toggleLabelIndex(this.selected, label); // several labels: stay on the image
+      else this.relabelIndex(this.selected, label, true);
     } else if (key === "Enter" && this.selected >= 0) KC.preview.open(this.items[this.selected]);
     else return false;
     return true;
