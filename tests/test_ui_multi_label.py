@@ -90,3 +90,48 @@ def test_multi_label_annotation_with_toggle_keys_and_buttons(page, shelves):
     by_id = {r.id: r.label for r in reloaded.images}
     assert by_id[first_id] == tuple(want) and by_id[second_id] == tuple(second_want)
     assert fixes[second_id] == second_want
+
+
+def test_results_per_label_correctness_and_a_threshold_slider_per_label(page, shelves):
+    from sklearn import metrics
+
+    dataset = MultiLabelDataset.from_csv(shelves)
+    y = dataset.label_matrix  # columns: can, carton
+    rng = np.random.default_rng(0)
+    scores = np.clip(y * 0.5 + rng.random(y.shape) * 0.5, 0, 1).astype(np.float32)
+    scores[0] = [0.2, 0.9]  # the first image: can missed; carton added unless it holds one
+    thresholds = [0.6, 0.55]
+    predicted = scores >= thresholds
+    with served(dataset, scores=scores, labels=dataset.labels, thresholds=thresholds, page_size=10) as server:
+        page.goto(server.url + "#results?sort=name")
+        wait_grid(page, "#r-grid", 1, 6)
+        for record in sorted(dataset.images, key=lambda r: r.id):
+            row = [r.id for r in dataset.images].index(record.id)
+            card = page.locator(f'#r-grid .card[data-id="{record.id}"]')
+            for j, label in enumerate(dataset.labels):
+                want = {(1, 1): "tp", (0, 1): "fp", (1, 0): "fn", (0, 0): None}[(int(y[row, j]), int(predicted[row, j]))]
+                chip = card.locator(f'.outcome[data-label="{label}"]')
+                assert (chip.get_attribute("data-outcome") if chip.count() else None) == want, (record.id, label)
+            assert ("mistake" in card.get_attribute("class").split()) == bool((y[row] != predicted[row]).any())
+        exact = metrics.accuracy_score(y, predicted)
+        assert f"exact-match ratio {exact:.3f}" in page.locator("#r-summary").inner_text()
+
+        page.goto(server.url + "#pr")
+        page.wait_for_selector("#pr-label-sliders input[data-label='carton']")
+        assert float(page.locator("#pr-label-sliders input[data-label='carton']").input_value()) == 0.55
+        page.select_option("#pr-curve", "carton")
+        page.locator("#pr-label-sliders input[data-label='carton']").evaluate(
+            "el => { el.value = '0.8'; el.dispatchEvent(new Event('input')); }"
+        )
+        page.wait_for_function(
+            "() => { const r = document.getElementById('pr-readout');"
+            " return r.dataset.state === 'ready' && r.dataset.curve === 'carton'"
+            " && r.querySelector('[data-field=threshold]').dataset.value === '0.8'; }"
+        )
+        shown = float(page.locator("#pr-readout [data-field=precision]").get_attribute("data-value"))
+        recall = float(page.locator("#pr-readout [data-field=recall]").get_attribute("data-value"))
+        assert shown == pytest.approx(metrics.precision_score(y[:, 1], scores[:, 1] >= 0.8, zero_division=0))
+        assert recall == pytest.approx(metrics.recall_score(y[:, 1], scores[:, 1] >= 0.8))
+        # The "can" row of the table is still at its own threshold, 0.6.
+        can_row = page.locator('#pr-table tr[data-curve="can"] td').nth(3)
+        assert float(can_row.get_attribute("data-value")) == pytest.approx(metrics.recall_score(y[:, 0], scores[:, 0] >= 0.6))

@@ -419,7 +419,15 @@ class _UIState:
 
     async def pr_at(self, request):
         results = await self._loaded_results()
-        return web.json_response(results.at_threshold(request.query.get("threshold", "0.5")))
+        label_thresholds = None
+        if "label_thresholds" in request.query:  # multi-label: {label: threshold}, one slider per label
+            try:
+                label_thresholds = json.loads(request.query["label_thresholds"])
+            except ValueError:
+                raise ValueError("label_thresholds must be a JSON object {label: threshold}.") from None
+            if not isinstance(label_thresholds, dict):
+                raise ValueError(f"label_thresholds must be a JSON object. Received: {label_thresholds!r}")
+        return web.json_response(results.at_threshold(request.query.get("threshold", "0.5"), label_thresholds))
 
     def _report_path(self):
         if self.run is not None:
@@ -452,7 +460,7 @@ UI_STATE = web.AppKey("keras_cvcls_ui_state", _UIState)
 
 def create_app(
     data_dir, run_dir=None, *, model=None, scores=None, labels=None, page_size=60, thumb_size=160,
-    thumb_cache_dir=None, batch_size=32, allowed_hosts=(),
+    thumb_cache_dir=None, batch_size=32, allowed_hosts=(), thresholds=None,
 ):
     """Builds the UI's aiohttp application.
 
@@ -482,6 +490,8 @@ def create_app(
             private cache, ``~/.cache/keras_cvcls/thumbs/...``); it must be yours and
             writable by you only.
         batch_size: batch size for scoring.
+        thresholds: with ``scores`` of a multi-label dataset: the per-label thresholds (default
+            0.5 each; a run or model brings its own).
         allowed_hosts: host names the server may be reached by, besides ``localhost``,
             ``127.0.0.1``, ``::1``, its IP address and the host :class:`~keras_cvcls.ui.UIServer`
             binds (see :mod:`keras_cvcls.ui.request_guards`).
@@ -524,7 +534,7 @@ def create_app(
     elif model is not None:
         results = Results.from_classifier(model, dataset, batch_size=batch_size)
     elif scores is not None:
-        results = Results.from_scores(dataset, scores, labels)
+        results = Results.from_scores(dataset, scores, labels, thresholds=thresholds)
     state = _UIState(
         dataset, results, page_size=page_size, thumb_size=thumb_size, thumb_cache_dir=thumb_cache_dir,
         allowed_hosts=allowed_hosts,

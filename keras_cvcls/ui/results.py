@@ -100,7 +100,7 @@ class Results:
         >>> results.evaluation().compute_accuracy()
     """
 
-    def __init__(self, dataset, ids, score, *, source, name, run=None, missing=0):
+    def __init__(self, dataset, ids, score, *, source, name, run=None, missing=0, thresholds=None):
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}. Received: source={source!r}")
         self.dataset = dataset
@@ -114,6 +114,9 @@ class Results:
         self.from_cache = False
         self._score = score
         self._evaluation = None
+        # Multi-label: the true labels are label sets, the predictions those at or above each label's threshold.
+        self.multi_label = bool(getattr(dataset, "multi_label", False))
+        self.thresholds = None if thresholds is None else [float(t) for t in thresholds]
 
     @classmethod
     def from_run(cls, run_dir, dataset, *, batch_size=32):
@@ -129,12 +132,15 @@ class Results:
         ids = [i for i in run.test_ids if i in known]
 
         def score(images):
+            if run.multi_label:  # the thresholds saved with the model
+                results.thresholds = list(run.model.thresholds)
             scores = run.cached_scores(images)
             if scores is not None:
                 return run.labels, scores, True
             return run.labels, run.scores(images, batch_size=batch_size), False
 
-        return cls(dataset, ids, score, source="run", name=run.name, run=run, missing=len(run.test_ids) - len(ids))
+        results = cls(dataset, ids, score, source="run", name=run.name, run=run, missing=len(run.test_ids) - len(ids))
+        return results
 
     @classmethod
     def from_classifier(cls, classifier, dataset, *, batch_size=32):
@@ -171,13 +177,16 @@ class Results:
 
                 model = load_classifier(model)
             scores = model.predict_scores(images, batch_size=batch_size)
+            if getattr(model, "multi_label", False):
+                results.thresholds = list(model.thresholds)
             return list(model.class_map), np.asarray(scores, dtype=np.float32), False
 
         ids = [r.id for r in [*dataset.images, *dataset.excluded]]
-        return cls(dataset, ids, score, source="model", name=name)
+        results = cls(dataset, ids, score, source="model", name=name)
+        return results
 
     @classmethod
-    def from_scores(cls, dataset, scores, labels=None):
+    def from_scores(cls, dataset, scores, labels=None, thresholds=None):
         """Scores computed elsewhere: one row per image of ``dataset.images``, in that order.
 
         Args:
@@ -185,6 +194,7 @@ class Results:
             scores: array ``[len(dataset), len(labels)]`` of class probabilities.
             labels: the class names of the score columns (e.g. the model's ``labels``);
                 default: the dataset's labels.
+            thresholds: a multi-label dataset's per-label thresholds (default 0.5 each).
 
         Raises:
             ValueError: if the shapes disagree or a score is not finite.
@@ -207,7 +217,8 @@ class Results:
             )
         if not np.isfinite(scores).all():
             raise ValueError("scores must be finite. Received: scores with NaN or infinite values")
-        return cls(dataset, ids, lambda images: (labels, scores, False), source="scores", name="scores")
+        return cls(dataset, ids, lambda images: (labels, scores, False), source="scores", name="scores",
+                   thresholds=thresholds)
 
     # ------------------------------------------------------------------ scores
     def load(self):
@@ -244,6 +255,8 @@ class Results:
         """
         from keras_cvcls.evaluation import ClassificationEvaluation
 
+        if self._evaluation is None and self.multi_label:
+            self._evaluation = self._multi_label_evaluation()
         if self._evaluation is None:
             self.load()
             current = {r.id: r for r in self.dataset.images}
@@ -265,6 +278,28 @@ class Results:
             self._evaluation = (evaluation, ids, current)
         return self._evaluation[0]
 
+    def _multi_label_evaluation(self):
+        from keras_cvcls.evaluation import MultiLabelEvaluation
+
+        self.load()
+        current = {r.id: r for r in self.dataset.images}
+        known = set(self.labels)
+        rows, ids, y_true, paths = [], [], [], []
+        for row, image_id in enumerate(self.ids):
+            record = current.get(image_id)
+            if record is None or not set(record.label) <= known:
+                continue
+            rows.append(row)
+            ids.append(image_id)
+            y_true.append(list(record.label))
+            paths.append(record.path)
+        if not rows:
+            raise ValueError("Every scored image is excluded or has a label the model does not know.")
+        evaluation = MultiLabelEvaluation.from_scores(
+            y_true, self.scores[rows].astype(np.float64), self.labels, thresholds=self.thresholds, paths=paths
+        )
+        return (evaluation, ids, current)
+
     @property
     def evaluation_ids(self):
         """Image ids of the rows of :meth:`evaluation`."""
@@ -274,6 +309,16 @@ class Results:
     def summary(self):
         """Headline numbers of the current evaluation, JSON-serialisable."""
         ev = self.evaluation()
+        if self.multi_label:
+            return {
+                "source": self.source, "name": self.name, "run_dir": self.run.run_dir if self.run is not None else None,
+                "labels": list(self.labels), "multi_label": True, "thresholds": [float(t) for t in ev.thresholds],
+                "num_images": int(len(ev.y_true)), "num_excluded_or_unknown": len(self.ids) - int(len(ev.y_true)),
+                "num_missing": self.missing, "mistakes": int(np.count_nonzero((ev.y_pred != ev.y_true).any(axis=1))),
+                "accuracy": ev.exact_match_ratio(), "class_avg_accuracy": ev.compute_accuracy(class_averaged=True),
+                "mAP": ev.mean_average_precision(), "hamming_loss": ev.hamming_loss(),
+                "scores_from_cache": self.from_cache,
+            }
         mistakes = int(np.count_nonzero(ev.y_pred != ev.y_true))
         return {
             "source": self.source,
@@ -310,6 +355,8 @@ class Results:
             raise ValueError(f"show must be one of {SHOW_MODES}. Received: show={show!r}")
         if sort not in SORT_MODES:
             raise ValueError(f"sort must be one of {SORT_MODES}. Received: sort={sort!r}")
+        if self.multi_label:
+            return self._multi_label_items(show, sort, label, predicted)
         ev = self.evaluation()
         _, ids, current = self._evaluation
         y_true, y_pred, scores = ev.y_true, ev.y_pred, ev.scores
@@ -349,11 +396,54 @@ class Results:
             for i in (int(r) for r in rows)
         ]
 
+    def _multi_label_items(self, show, sort, label, predicted):
+        """:meth:`items` for multi-label scores: label sets, and each label's outcome (tp, fp, fn, tn)."""
+        ev = self.evaluation()
+        _, ids, current = self._evaluation
+        y_true, y_pred, scores = ev.y_true, ev.y_pred, ev.scores
+        wrong = (y_true != y_pred).any(axis=1)
+        keep = np.ones(len(y_true), dtype=bool)
+        if show == "mistakes":
+            keep &= wrong
+        elif show == "correct":
+            keep &= ~wrong
+        if label:
+            keep &= y_true[:, self.labels.index(label)] == 1 if label in self.labels else False
+        if predicted:
+            keep &= y_pred[:, self.labels.index(predicted)] == 1 if predicted in self.labels else False
+        losses, top = ev.losses(), scores.max(axis=1)
+        rows = np.flatnonzero(keep)
+        if sort == "loss":
+            rows = rows[np.argsort(-losses[rows], kind="stable")]
+        elif sort == "score":
+            rows = rows[np.argsort(-top[rows], kind="stable")]
+        elif sort == "-score":
+            rows = rows[np.argsort(top[rows], kind="stable")]
+        else:
+            rows = sorted(rows.tolist(), key=lambda i: ids[i])
+        outcome = {(1, 1): "tp", (0, 1): "fp", (1, 0): "fn", (0, 0): "tn"}
+        return [
+            {
+                "id": ids[i],
+                "record": current[ids[i]],
+                "true_label": [self.labels[j] for j in np.flatnonzero(y_true[i])],
+                "predicted_labels": [self.labels[j] for j in np.flatnonzero(y_pred[i])],
+                "per_label": {
+                    name: {"outcome": outcome[(int(y_true[i, j]), int(y_pred[i, j]))], "score": float(scores[i, j])}
+                    for j, name in enumerate(self.labels)
+                },
+                "score": float(top[i]),
+                "loss": float(losses[i]),
+                "mistake": bool(wrong[i]),
+            }
+            for i in (int(r) for r in rows)
+        ]
+
     # -------------------------------------------------------- precision/recall
     def _binary_problems(self):
-        """``(name, y_binary, scores)`` for cvtk's overall curve, then one per class."""
+        """``(name, y_binary, scores)`` for cvtk's overall curve, then one per class (per label, multi-label)."""
         ev = self.evaluation()
-        one_hot = np.eye(len(self.labels), dtype=np.int64)[ev.y_true]
+        one_hot = ev.y_true if self.multi_label else np.eye(len(self.labels), dtype=np.int64)[ev.y_true]
         problems = [("overall", one_hot.ravel(), ev.scores.ravel())]
         problems += [(label, one_hot[:, c], ev.scores[:, c]) for c, label in enumerate(self.labels)]
         return problems
@@ -372,13 +462,18 @@ class Results:
         for name, y, s in self._binary_problems():
             prc = ev.compute_precision_recall_curve() if name == "overall" else None
             curves.append({"name": name, **_curve(y, s, prc)})
-        return {"labels": list(self.labels), "num_images": int(len(ev.y_true)), "curves": curves}
+        result = {"labels": list(self.labels), "num_images": int(len(ev.y_true)), "curves": curves}
+        if self.multi_label:  # the sliders per label start at the model's thresholds
+            result.update(multi_label=True, label_thresholds=dict(zip(self.labels, map(float, ev.thresholds), strict=True)))
+        return result
 
-    def at_threshold(self, threshold):
+    def at_threshold(self, threshold, label_thresholds=None):
         """Precision, recall and counts of every curve at one score threshold.
 
         Args:
             threshold: a float; a score at least this high is a positive prediction.
+            label_thresholds: optional ``{label: threshold}`` for the per-label curves (a
+                multi-label model's slider per label); a label not named uses ``threshold``.
 
         Returns:
             dict mapping ``"overall"`` and each class name to :func:`counts_at`'s dict.
@@ -392,4 +487,16 @@ class Results:
             raise ValueError(f"threshold must be a number. Received: threshold={threshold!r}") from None
         if not np.isfinite(threshold):
             raise ValueError(f"threshold must be finite. Received: threshold={threshold!r}")
-        return {name: counts_at(y, s, threshold) for name, y, s in self._binary_problems()}
+        label_thresholds = dict(label_thresholds or {})
+        unknown = sorted(set(label_thresholds) - set(self.labels))
+        bad = [k for k, v in label_thresholds.items() if isinstance(v, bool) or not isinstance(v, (int, float))
+               or not np.isfinite(v)]
+        if unknown or bad:
+            raise ValueError(
+                f"label_thresholds must map labels of {self.labels} to finite numbers. "
+                f"Received: label_thresholds={label_thresholds!r}"
+            )
+        return {
+            name: counts_at(y, s, float(label_thresholds.get(name, threshold)) if name != "overall" else threshold)
+            for name, y, s in self._binary_problems()
+        }

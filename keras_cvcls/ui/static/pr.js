@@ -63,11 +63,40 @@ class PrecisionRecallView {
       return;
     }
     KC.status("", "");
+    if (this.data.multi_label) this.labelSliders(this.data.label_thresholds);
     KC.fillSelect(this.curveSelect,
       this.data.curves.map((c) => [c.name, c.name === "overall" ? "overall (all image-class pairs)" : c.name]), current);
     if (!this.curveSelect.value) this.curveSelect.value = "overall";
     this.draw();
     this.update();
+  }
+
+  // Multi-label: one threshold slider per label, starting at the model's thresholds; the label's curve
+  // and its numbers follow its own slider ("overall" follows the main one).
+  labelSliders(thresholds) {
+    let box = KC.byId("pr-label-sliders");
+    if (box) return;
+    box = KC.el("div", { id: "pr-label-sliders", class: "label-sliders" },
+      KC.el("p", { class: "muted small" }, "Per-label thresholds (the model's to start with):"));
+    for (const [label, value] of Object.entries(thresholds)) {
+      const range = KC.el("input", { type: "range", min: "0", max: "1", step: "0.001", value: String(value),
+        "aria-label": `Threshold of ${label}`, dataset: { label } });
+      const shown = KC.el("span", { class: "value" }, Number(value).toFixed(3));
+      range.addEventListener("input", () => {
+        shown.textContent = Number(range.value).toFixed(3);
+        this.update();
+      });
+      box.append(KC.el("div", { class: "slider label-slider" }, KC.el("label", {}, label), range, shown));
+    }
+    this.slider.closest(".slider").after(box);
+  }
+
+  labelThresholds() {
+    const box = KC.byId("pr-label-sliders");
+    if (!box) return null;
+    const values = {};
+    for (const range of box.querySelectorAll("input[type=range]")) values[range.dataset.label] = Number(range.value);
+    return values;
   }
 
   curve() {
@@ -131,7 +160,9 @@ class PrecisionRecallView {
     const threshold = this.slider.value;
     this.readout.dataset.state = "loading";
     try {
-      this.last = { threshold, numbers: await KC.api(`/api/pr/at?threshold=${encodeURIComponent(threshold)}`) };
+      const perLabel = this.labelThresholds();
+      const extra = perLabel ? `&label_thresholds=${encodeURIComponent(JSON.stringify(perLabel))}` : "";
+      this.last = { threshold, numbers: await KC.api(`/api/pr/at?threshold=${encodeURIComponent(threshold)}${extra}`) };
     } catch (e) {
       KC.status(e.message, "error");
     }

@@ -42,7 +42,7 @@ class ResultsView {
     KC.fillSelect(this.label, labelOptions, "");
     KC.fillSelect(this.predicted, labelOptions, "");
     KC.byId("r-runbar").replaceChildren(...KC.runbar(info));
-    KC.byId("r-keys").replaceChildren(...KC.keysLegend(info.labels));
+    KC.byId("r-keys").replaceChildren(...KC.keysLegend(info.labels, Boolean(info.multi_label)));
     this.grid = new PagedGrid({
       grid: KC.byId("r-grid"),
       prev: KC.byId("r-prev"),
@@ -58,12 +58,27 @@ class ResultsView {
       onCounts: () => this.refreshSummary(),
     });
     this.grid.labels = info.labels;
+    this.grid.multiLabel = Boolean(info.multi_label);
     for (const select of [this.showSelect, this.sort, this.label, this.predicted]) {
       select.addEventListener("change", () => this.grid.load(1));
     }
   }
 
   decorate(card, item) {
+    if (this.grid.multiLabel) {
+      // Per label: found (tp), missed (fn) or added (fp); labels neither true nor predicted are left out.
+      const words = { tp: "\u2713", fn: "missed", fp: "added" };
+      card.classList.toggle("mistake", item.mistake);
+      card.dataset.predicted = item.predicted_labels.join(" ");
+      card.querySelector("figcaption").append(
+        KC.el("div", { class: "per-label" },
+          ...this.info.labels.filter((l) => item.per_label[l].outcome !== "tn").map((l) => KC.el(
+            "span", { class: `outcome outcome-${item.per_label[l].outcome}`, dataset: { label: l, outcome: item.per_label[l].outcome } },
+            `${l} ${words[item.per_label[l].outcome]} ${KC.fmt(item.per_label[l].score, 2)}`))),
+        KC.el("div", { class: "muted" }, `loss ${KC.fmt(item.loss, 3)}`),
+      );
+      return;
+    }
     const mistake = item.label !== item.predicted_label;
     card.classList.toggle("mistake", mistake);
     card.dataset.predicted = item.predicted_label;
@@ -78,9 +93,10 @@ class ResultsView {
     const parts = [
       KC.el("span", {}, `${s.num_images} ${s.source === "run" ? "test images" : "images"}`),
       KC.el("span", { class: "mistakes" }, `${s.mistakes} mistakes`),
-      KC.el("span", {}, `accuracy ${KC.fmt(s.accuracy, 3)}`),
-      KC.el("span", {}, `class-averaged ${KC.fmt(s.class_avg_accuracy, 3)}`),
+      KC.el("span", {}, `${s.multi_label ? "exact-match ratio" : "accuracy"} ${KC.fmt(s.accuracy, 3)}`),
+      KC.el("span", {}, `${s.multi_label ? "label accuracy" : "class-averaged"} ${KC.fmt(s.class_avg_accuracy, 3)}`),
     ];
+    if (s.multi_label) parts.push(KC.el("span", {}, `mAP ${KC.fmt(s.mAP, 3)}`));
     if (s.num_excluded_or_unknown) parts.push(KC.el("span", { class: "muted" }, `${s.num_excluded_or_unknown} excluded or with a label the model does not know`));
     if (s.num_missing) parts.push(KC.el("span", { class: "muted" }, `${s.num_missing} test images missing from the folder`));
     parts.push(KC.el("span", { class: "muted" }, "Relabelling a test image changes its true label."));
