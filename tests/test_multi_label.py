@@ -181,6 +181,16 @@ def test_cli_train_multi_label_then_evaluate_json(csv_path, tmp_path, capsys):
     assert model.multi_label and model.thresholds != [0.5, 0.5]
     assert model.training_config["thresholds"]["tuned"] == dict(zip(model.labels, model.thresholds, strict=True))
 
+    import glob
+
+    import tensorflow as tf
+
+    tags = set()
+    for event_file in glob.glob(os.path.join(run, "logs", "extras", "events.*")):
+        for record in tf.data.TFRecordDataset(event_file):
+            tags |= {v.tag for v in tf.compat.v1.Event.FromString(record.numpy()).summary.value}
+    assert "pr_curves" in tags and "confusion_matrix" not in tags  # TensorBoard extras, multi-label
+
     ds = MultiLabelDataset.from_csv(csv_path)
     test = ds.subset(split["test"])
     scores = model.predict_scores(test)

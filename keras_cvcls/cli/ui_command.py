@@ -18,7 +18,9 @@ def register(commands):
         "and the TensorBoard command; with --model MODEL_DIR, the same views for a saved classifier "
         "scored on every image of DATA_DIR. Works offline; stop it with Ctrl+C.",
     )
-    p.add_argument("data_dir", metavar="DATA_DIR")
+    p.add_argument("data_dir", metavar="DATA_DIR",
+                   help="a folder with one subfolder per label, or a multi-label CSV (path,labels; labels joined by "
+                   "spaces): then keys 1-9 toggle labels, and each label gets its own threshold slider")
     # dest run_dir: ``args.run`` is the command's entry point (main calls ``args.run(args)``).
     results = p.add_mutually_exclusive_group()
     results.add_argument(

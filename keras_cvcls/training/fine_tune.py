@@ -362,7 +362,8 @@ def fine_tune(
 
             os.makedirs(tensorboard_logdir, exist_ok=True)
             ours.append(keras.callbacks.TensorBoard(tensorboard_logdir, write_graph=False, profile_batch=0))
-            ours.append(TensorBoardExtras(tensorboard_logdir, eval_data=val, labels=model.labels, eval_history=history_cb))
+            ours.append(TensorBoardExtras(tensorboard_logdir, eval_data=val, labels=model.labels, eval_history=history_cb,
+                                          multi_label=getattr(model, "multi_label", False)))
         model.eval_history = history_cb  # the record in progress, for callbacks that keep it (RunProgress)
         try:
             fit_model.fit(

@@ -186,7 +186,8 @@ def fit_dataset(
         samples = next(iter(train.take(1)))[0] if augmenter is not None else None
         ours.append(keras.callbacks.TensorBoard(tensorboard_logdir, write_graph=False, profile_batch=0))
         ours.append(TensorBoardExtras(
-            tensorboard_logdir, eval_data=val, labels=model.labels, sample_images=samples, eval_history=eval_history
+            tensorboard_logdir, eval_data=val, labels=model.labels, sample_images=samples, eval_history=eval_history,
+            multi_label=getattr(model, "multi_label", False),
         ))
     all_callbacks = ours + list(callbacks or [])
     if verbose == "auto":

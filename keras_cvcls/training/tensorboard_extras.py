@@ -85,6 +85,9 @@ class TensorBoardExtras(keras.callbacks.Callback):
         max_samples: Most images in the ``"augmented_samples"`` grid.
         eval_history: an :class:`EvalHistory` given the same ``eval_data`` and placed before
             this callback: its predictions of the epoch are reused (one pass over the data, not two).
+        multi_label: the model is multi-label (sigmoid outputs, multi-hot labels): instead of
+            the confusion matrix, image ``"pr_curves"``: each label's precision-recall curve on
+            ``eval_data`` (:class:`~keras_cvcls.evaluation.PrecisionRecallDisplay`).
 
     Example:
         >>> callbacks = [
@@ -98,7 +101,8 @@ class TensorBoardExtras(keras.callbacks.Callback):
 
     RUN_NAME = "extras"
 
-    def __init__(self, log_dir, eval_data=None, labels=None, sample_images=None, max_samples=16, eval_history=None):
+    def __init__(self, log_dir, eval_data=None, labels=None, sample_images=None, max_samples=16, eval_history=None,
+                 multi_label=False):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
             raise ValueError(f"log_dir must be a folder path. Received: log_dir={log_dir!r}")
@@ -123,6 +127,7 @@ class TensorBoardExtras(keras.callbacks.Callback):
         # An EvalHistory earlier in the callback list that already scored eval_data this epoch:
         # its predictions are reused instead of a second pass over the data.
         self.eval_history = eval_history
+        self.multi_label = bool(multi_label)
         self._writer = None
 
     @property
@@ -141,7 +146,9 @@ class TensorBoardExtras(keras.callbacks.Callback):
         if self.eval_data is None and self.sample_images is None:
             return
         with self.writer.as_default(step=epoch):
-            if self.eval_data is not None:
+            if self.eval_data is not None and self.multi_label:
+                tf.summary.image("pr_curves", self._pr_curves_image()[None], max_outputs=1)
+            elif self.eval_data is not None:
                 tf.summary.image("confusion_matrix", self._confusion_matrix_image()[None], max_outputs=1)
             if self.sample_images is not None:
                 grid = image_grid(_take_images(self.sample_images, self.max_samples))
@@ -152,6 +159,22 @@ class TensorBoardExtras(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+    def _pr_curves_image(self):
+        """Multi-label: each label's precision-recall curve on ``eval_data``, as an RGB uint8 image."""
+        from keras_cvcls.evaluation import MultiLabelEvaluation, PrecisionRecallDisplay
+
+        scores, y_true = [], []
+        for batch in self.eval_data:
+            scores.append(np.asarray(keras.ops.convert_to_numpy(self.model(batch[0], training=False))))
+            y_true.append(np.asarray(keras.ops.convert_to_numpy(batch[1])).round().astype(int))
+        scores, y_true = np.concatenate(scores), np.concatenate(y_true)
+        labels = self.labels or [str(i) for i in range(scores.shape[1])]
+        evaluation = MultiLabelEvaluation.from_scores(y_true, scores, labels)
+        display = PrecisionRecallDisplay.from_evaluation(evaluation)
+        buffer = io.BytesIO()
+        display.figure_.savefig(buffer, format="png", dpi=80)
+        return tf.image.decode_png(buffer.getvalue(), channels=3)
 
     def _confusion_matrix_image(self):
         """The confusion matrix on ``eval_data``, rendered to an RGB uint8 image ``[H, W, 3]``."""
