@@ -37,5 +37,8 @@ def _predict(args):
         return 0
     for image, result in zip(args.images, results):
         top = ", ".join(f"{label} {p:.3f}" for label, p in result.top_k(args.top))
-        print(f"{image}: {result.label}  ({top})")
+        if result.present is not None:  # a multi-label model: the labels at or above their thresholds
+            print(f"{image}: {' '.join(result.present) or '(no label)'}  ({top})")
+        else:
+            print(f"{image}: {result.label}  ({top})")
     return 0

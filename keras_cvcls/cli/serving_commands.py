@@ -244,14 +244,16 @@ def _score(args):
         report = {
             "model": args.model,
             "results": [
-                {"image": image, "label": r.label, "scores": {str(k): v for k, v in r.probabilities().items()}}
+                {"image": image, "label": r.label, "scores": {str(k): v for k, v in r.probabilities().items()},
+                 **({"present": list(r.present)} if r.present is not None else {})}
                 for image, r in results
             ],
         }
         print(json.dumps(report, ensure_ascii=False))
     else:
         for image, r in results:
-            print(f"{image}\t{r.label}\t{float(r.scores.max()):.4f}")
+            labels = " ".join(r.present) if r.present is not None else r.label  # multi-label: the labels present
+            print(f"{image}\t{labels}\t{float(r.scores.max()):.4f}")
     return EXIT_OK
 
 

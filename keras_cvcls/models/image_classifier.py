@@ -470,7 +470,10 @@ class ImageClassifier(keras.Model):
             loss: ``"auto"`` (``keras.losses.SparseCategoricalCrossentropy()``: integer
                 labels, softmax probabilities), a loss name or a ``keras.losses.Loss``.
             metrics: ``"auto"`` (``SparseCategoricalAccuracy`` logged as ``accuracy`` and
-                ``val_accuracy``), or a list of metrics.
+                ``val_accuracy``), or a list of metrics. For a ``multi_label`` model ``"auto"``
+                means ``BinaryCrossentropy`` and binary accuracy, micro F1 and, per label,
+                ``accuracy_<label>`` and ``f1_<label>`` (see
+                :func:`~keras_cvcls.training.auto_compile.auto_compile_arguments`).
             **kwargs: the other arguments of ``keras.Model.compile``.
 
         Example:
