@@ -165,6 +165,7 @@ def test_compile_defaults_and_a_mismatched_dataset_is_refused(csv_path):
         model.fine_tune(ClassificationDataset.from_list([(r.path, r.label[0]) for r in ds.images]), verbose=0)
 
 
+@pytest.mark.slow
 def test_cli_train_multi_label_then_evaluate_json(csv_path, tmp_path, capsys):
     """train --multi-label (the fine-tune recipe, thresholds tuned) -> the saved model -> evaluate --json."""
     from keras_cvcls.cli.main import main
