@@ -83,6 +83,11 @@ def test_summary_counts_and_co_occurrence(csv_path):
     assert summary["counts"] == {"blue": int(y[:, 0].sum()), "red": int(y[:, 1].sum())} == {"blue": 20, "red": 20}
     assert summary["co_occurrence"]["blue"]["red"] == int((y[:, 0] & y[:, 1]).sum()) == 10
     assert summary["labels_per_image"] == {"1": 20, "2": 10}
+    from keras_cvcls.data import make_pipeline
+
+    _, labels = next(iter(make_pipeline(ds, image_size=16, batch_size=8)))  # float32 multi-hot, for the sigmoid head
+    assert labels.dtype.name == "float32"
+    np.testing.assert_array_equal(labels.numpy(), ds.label_matrix[:8])
 
 
 def test_iterative_split_keeps_every_label_on_both_sides_and_is_deterministic():

@@ -72,7 +72,7 @@ def make_pipeline(
     paths = tf.constant([r.path for r in images])
     orientations = tf.constant([r.orientation for r in images], dtype=tf.int32)
     columns = (paths, orientations)
-    if getattr(dataset, "multi_label", False):  # float32 multi-hot [N, C], for a sigmoid head
+    if getattr(dataset, "multi_label", False) and dataset.labeled:  # float32 multi-hot [N, C], for a sigmoid head
         columns += (tf.constant(dataset.label_matrix, dtype=tf.float32),)
     elif getattr(dataset, "labeled", True):
         columns += (tf.constant(dataset.label_ids, dtype=tf.int32),)
