@@ -157,7 +157,6 @@ class TrainingRun:
         Example:
             >>> run = TrainingRun.create("runs/1", "photos/", backbone="resnet18", weights=None)
         """
-        from keras_cvcls.data import ClassificationDataset
         from keras_cvcls.models import ImageClassifier
 
         _check_choice("if_exists", if_exists, IF_EXISTS)
