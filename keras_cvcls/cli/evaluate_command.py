@@ -11,7 +11,7 @@ def register(commands):
         description="Scores the run's held-out test split (or --data DIR) once and reports accuracy, "
         "per-class metrics, confusion matrix, ROC AUC and average precision.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a training run folder, or an exported MODEL.tflite / MODEL.onnx (with --data)")
     p.add_argument("--data", metavar="DIR", help="evaluate on this folder dataset instead of the run's test split")
     p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
     p.add_argument("--batch-size", type=int, default=32)
@@ -20,10 +20,16 @@ def register(commands):
 
 
 def _evaluate(args):
+    from keras_cvcls.models.edge_classifier import is_edge_model_path
     from keras_cvcls.training_run import TrainingRun
 
-    run = TrainingRun.load(args.run_dir)
-    metrics = run.evaluate(args.data, batch_size=args.batch_size, report=args.report).to_dict()
+    if is_edge_model_path(args.run_dir):
+        from keras_cvcls.cli.edge_commands import evaluate_edge
+
+        metrics = evaluate_edge(args).to_dict()
+    else:
+        run = TrainingRun.load(args.run_dir)
+        metrics = run.evaluate(args.data, batch_size=args.batch_size, report=args.report).to_dict()
     if args.json:
         json.dump(metrics, sys.stdout, ensure_ascii=False)
         print()

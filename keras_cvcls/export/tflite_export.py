@@ -92,10 +92,14 @@ def _calibration_batches(representative_data, image_size, resize_mode, num_image
 
 
 def _converter_error_message(error):
-    """The converter's own error lines (its exceptions carry a whole MLIR dump)."""
-    lines = [line.strip() for line in str(error).splitlines()]
-    errors = [line for line in lines if "error:" in line]
-    text = "; ".join(dict.fromkeys(errors or lines[:1]))
+    """The converter's own error lines (its exceptions carry a whole MLIR dump), e.g. "'tf.Erfinv' op is neither ..."."""
+    found = []
+    for line in str(error).splitlines():
+        _, sep, message = line.partition("error: ")
+        if sep and message.strip() and not message.startswith("failed while converting"):
+            found.append(message.strip())
+    lines = str(error).strip().splitlines()
+    text = "; ".join(dict.fromkeys(found)) or (lines[0] if lines else repr(error))
     return text if len(text) < 800 else text[:800] + " ..."
 
 
