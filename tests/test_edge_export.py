@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
+from keras_cvcls.cli.edge_commands import default_edge_path
 from keras_cvcls.cli.main import main
 from keras_cvcls.data import ClassificationDataset
 from keras_cvcls.evaluation import ClassificationEvaluation
@@ -199,25 +200,63 @@ def test_trained_lite0_exports_float32_float16_int8_within_the_bars(hymenoptera_
     keras_accuracy = accuracy_score(val.label_ids, keras_scores.argmax(1))
     assert keras_accuracy >= 0.9
 
-    results = {}
-    for quantization in ("float32", "float16", "int8"):
-        out = str(tmp_path / f"lite0_{quantization}.tflite")
-        assert main(["export", run, "--format", "tflite", "--quantize", quantization, "--output", out, "--json"]) == 0
-        exported = json.loads(capsys.readouterr().out)
-        assert exported["path"] == out and exported["quantization"] == quantization
-        assert exported["size_bytes"] == os.path.getsize(out)
-        # The command line's evaluation of the file: the same report as for the run.
-        assert main(["evaluate", out, "--data", str(data / "val"), "--json"]) == 0
-        results[quantization] = json.loads(capsys.readouterr().out), os.path.getsize(out)
+    sizes = {}
+    for quantization, tolerance in (("float32", 1e-4), ("float16", 1e-2)):
+        path = export_tflite(model, tmp_path / f"lite0_{quantization}.tflite", quantization=quantization)
+        scores = TFLiteClassifier(path).predict_scores(val)  # LiteRT on the real photos
+        assert np.abs(scores - keras_scores).max() <= tolerance, (quantization, np.abs(scores - keras_scores).max())
+        sizes[quantization] = os.path.getsize(path)
 
-    scores = {q: TFLiteClassifier(str(tmp_path / f"lite0_{q}.tflite")).predict_scores(val) for q in ("float32", "float16")}
-    assert np.abs(scores["float32"] - keras_scores).max() <= 1e-4
-    assert np.abs(scores["float16"] - keras_scores).max() <= 1e-2
-    for quantization, (metrics, _) in results.items():  # scikit-learn as the oracle of the reported numbers
-        assert set(metrics) >= {"accuracy", "class_avg_accuracy", "per_class", "confusion_matrix"}
-    float32_metrics = results["float32"][0]
-    assert float32_metrics["accuracy"] == pytest.approx(keras_accuracy)
-    assert float32_metrics["class_avg_accuracy"] == pytest.approx(balanced_accuracy_score(val.label_ids, keras_scores.argmax(1)))
-    int8_metrics, int8_size = results["int8"]
-    assert int8_metrics["accuracy"] >= keras_accuracy - 0.01, (int8_metrics["accuracy"], keras_accuracy)
-    assert int8_size <= 0.30 * results["float32"][1], (int8_size, results["float32"][1])
+    # int8 by the command line: calibrated on the run's training split, then evaluated as a file.
+    out = str(tmp_path / "lite0_int8.tflite")
+    assert main(["export", run, "--format", "tflite", "--quantize", "int8", "--output", out, "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["path"] == out and exported["quantization"] == "int8" and exported["size_bytes"] == os.path.getsize(out)
+    assert main(["evaluate", out, "--data", str(data / "val"), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    int8_scores = TFLiteClassifier(out).predict_scores(val)  # scikit-learn as the oracle of the reported numbers
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(val.label_ids, int8_scores.argmax(1)))
+    assert metrics["class_avg_accuracy"] == pytest.approx(balanced_accuracy_score(val.label_ids, int8_scores.argmax(1)))
+    assert metrics["accuracy"] >= keras_accuracy - 0.01, (metrics["accuracy"], keras_accuracy)
+    assert exported["size_bytes"] <= 0.30 * sizes["float32"], (exported["size_bytes"], sizes)
+
+
+def _json_error(capsys):
+    out, err = capsys.readouterr()
+    error = json.loads(out)
+    assert set(error) == {"error", "kind"} and "Traceback" not in err
+    return error
+
+
+def test_cli_errors_and_calibration_folder(tmp_path, capsys, photo_folder):
+    saved = str(tmp_path / "saved")
+    ImageClassifier(LABELS, "resnet18", weights=None, image_size=32).save(saved)  # a model folder, not a run
+    cases = [
+        (["export", saved, "--format", "onnx", "--quantize", "int8"], "--format onnx exports float32 only"),
+        (["export", saved, "--format", "tflite", "--base", str(tmp_path / "m")], "--base, --version and --no-warmup are for --format savedmodel"),
+        (["export", saved, "--quantize", "int8", "--base", str(tmp_path / "m")], "--base is required, and --quantize"),
+        (["export", saved, "--format", "tflite", "--calibration-data", str(tmp_path)], "calibrates --quantize int8 only"),
+        (["export", saved, "--format", "tflite", "--quantize", "int8"], "pass --calibration-data DIR"),
+        (["evaluate", str(tmp_path / "m.tflite")], "pass --data DIR"),
+    ]
+    for argv, message in cases:
+        assert main([*argv, "--json"]) == 2, argv
+        error = _json_error(capsys)
+        assert error["kind"] == "usage" and message in error["error"], (argv, error)
+    assert main(["evaluate", str(tmp_path / "m.tflite"), "--data", str(photo_folder.root), "--json"]) == 2
+    assert _json_error(capsys)["kind"] == "not_found"
+
+    out = str(tmp_path / "edge" / "m.tflite")
+    argv = ["export", saved, "--format", "tflite", "--quantize", "int8", "--calibration-data", str(photo_folder.root)]
+    assert main([*argv, "--output", out, "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported == {"path": out, "format": "tflite", "quantization": "int8", "size_bytes": os.path.getsize(out),
+                        "labels_path": str(tmp_path / "edge" / "m.labels.txt"), "info_path": str(tmp_path / "edge" / "m.json")}
+    report = str(tmp_path / "report.html")
+    assert main(["evaluate", out, "--data", str(photo_folder.root), "--report", report, "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    scores = TFLiteClassifier(out).predict_scores(photo_folder)
+    assert metrics["accuracy"] == accuracy_score(photo_folder.label_ids, scores.argmax(1))
+    assert os.path.getsize(report) > 1000
+    assert default_edge_path("runs/x", "tflite", "int8") == os.path.join("runs/x", "model_int8.tflite")
+    assert default_edge_path("runs/x", "onnx", "float32") == os.path.join("runs/x", "model.onnx")

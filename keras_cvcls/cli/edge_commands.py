@@ -47,9 +47,9 @@ def export_edge(args):
     if args.calibration_data and quantization != "int8":
         raise UsageError(f"--calibration-data calibrates --quantize int8 only. Received: --quantize {quantization}")
     path = args.output or default_edge_path(args.run_dir, args.format, quantization)
+    representative = _calibration_data(args) if quantization == "int8" else None
     classifier = load_classifier(args.run_dir)
     if args.format == "tflite":
-        representative = _calibration_data(args) if quantization == "int8" else None
         export_tflite(classifier, path, quantization=quantization, representative_data=representative)
     else:
         export_onnx(classifier, path)
