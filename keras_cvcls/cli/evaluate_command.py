@@ -1,4 +1,4 @@
-"""``keras-cvcls evaluate``: metrics, curves and an HTML report for a training run."""
+"""``keras-cvcls evaluate``: metrics, curves and an HTML report for a training run or an exported .tflite/.onnx."""
 
 import json
 import sys
@@ -9,7 +9,8 @@ def register(commands):
         "evaluate",
         help="evaluate a training run on its held-out split (or another folder)",
         description="Scores the run's held-out test split (or --data DIR) once and reports accuracy, "
-        "per-class metrics, confusion matrix, ROC AUC and average precision.",
+        "per-class metrics, confusion matrix, ROC AUC and average precision. An exported MODEL.tflite or "
+        "MODEL.onnx is scored by LiteRT or ONNX Runtime on --data DIR, with the same report.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a training run folder, or an exported MODEL.tflite / MODEL.onnx (with --data)")
     p.add_argument("--data", metavar="DIR", help="evaluate on this folder dataset instead of the run's test split")

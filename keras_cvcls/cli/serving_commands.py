@@ -15,12 +15,13 @@ def register(commands):
     """Adds the ``export``, ``serve``, ``score`` and ``loadtest`` sub-commands to ``commands``."""
     export = commands.add_parser(
         "export",
-        help="export a trained run as a versioned SavedModel for TF Serving",
+        help="export a trained run as a versioned SavedModel for TF Serving (or TFLite / ONNX)",
         description=(
             "Writes BASE/<version>/ (the next integer unless --version is given): a SavedModel with the "
             "signatures serving_default (encoded image bytes -> scores, classes), predict_images and labels, "
             "the class names in assets/labels.txt and TF Serving warm-up requests. The version appears "
-            "atomically, so a server polling BASE never sees it half-written."
+            "atomically, so a server polling BASE never sees it half-written. --format tflite|onnx writes one "
+            "file for phones and edge devices instead (labels and a JSON of input size and quantisation beside it)."
         ),
     )
     export.add_argument("run_dir", metavar="RUN_DIR", help="a training run folder (its classifier is exported)")

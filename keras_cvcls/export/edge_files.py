@@ -10,9 +10,9 @@ quantised) is written beside it:
   "output", "preprocessing", "keras_cvcls_version"}``.
 
 Why side files rather than TFLite metadata: the metadata writer (``tflite-support``) is
-unmaintained (last release 0.4.4, 2023; it pins ``protobuf<4`` and has no wheels for current
-TensorFlow), and LiteRT's interpreter does not read metadata anyway. Side files work for both
-formats and any runtime.
+unmaintained: its last release, 0.4.4 of July 2023, requires ``protobuf<4``, and TensorFlow 2.21
+requires ``protobuf>=6.31.1``, so the two cannot be installed together. LiteRT's interpreter does
+not read metadata anyway. Side files work for both formats and any runtime.
 """
 
 import json

@@ -10,7 +10,13 @@ target, then center-crop; ``pad``: scale the long side, pad with black; ``stretc
 both sides), as :func:`keras_cvcls.data.decode.decode_image` does for training and serving.
 """
 
+import weakref
+
 from keras_cvcls.export.saved_model import _check_outputs, _inference_form, _serving_parts
+
+# The float32 copy of each mixed-precision classifier exported, built once and refreshed with its
+# weights at every export (several exports of one model trace one batch-norm folding, not one each).
+_FLOAT32_COPIES = weakref.WeakKeyDictionary()
 
 
 def _float32_classifier(model):
@@ -23,7 +29,10 @@ def _float32_classifier(model):
 
     if not isinstance(model, ImageClassifier) or model.precision in (None, "float32"):
         return model
-    copy = ImageClassifier.from_config({**model.get_config(), "precision": "float32", "compile": False})
+    copy = _FLOAT32_COPIES.get(model)
+    if copy is None:
+        copy = ImageClassifier.from_config({**model.get_config(), "precision": "float32", "compile": False})
+        _FLOAT32_COPIES[model] = copy
     copy.set_weights(model.get_weights())
     return copy
 
@@ -36,9 +45,13 @@ def edge_parts(classifier, labels=None, image_size=None, resize_mode=None):
             it cannot export (no labels, wrong output, ...).
     """
     model, labels, image_size, resize_mode = _serving_parts(classifier, labels, image_size, resize_mode)
+    from keras_cvcls.models import ImageClassifier
+
     model = _float32_classifier(model)
     _check_outputs(model, labels, image_size)
-    return _inference_form(model), labels, image_size, resize_mode
+    # An ImageClassifier keeps its folded copy (refreshed with its weights); other models are folded here.
+    inference = model.inference_model() if isinstance(model, ImageClassifier) else _inference_form(model)
+    return inference, labels, image_size, resize_mode
 
 
 def inference_function(model, image_size):

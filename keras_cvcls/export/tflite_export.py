@@ -168,7 +168,8 @@ def export_tflite(
     ``image_size`` by the ``resize_mode`` written in ``NAME.json``
     (:class:`~keras_cvcls.models.TFLiteClassifier` does it all in Python). The labels go in
     ``NAME.labels.txt`` and ``NAME.json`` beside the file, not TFLite metadata: the metadata
-    writer (tflite-support) is unmaintained and does not install with current TensorFlow.
+    writer (tflite-support 0.4.4, 2023) is unmaintained and needs ``protobuf<4``, which
+    TensorFlow 2.21 excludes.
 
     Args:
         classifier: an :class:`~keras_cvcls.models.ImageClassifier`, a
