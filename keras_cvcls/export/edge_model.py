@@ -5,9 +5,10 @@ The graph takes float32 RGB images ``[N, H, W, 3]``, pixel values 0-255, already
 ``image_size``, and returns class probabilities ``[N, C]``. Normalisation runs inside it;
 decoding and resizing do not (JPEG/PNG decoding is not an operator of TFLite or ONNX, and a
 fixed input size is what mobile runtimes, accelerators and delegates want): the caller decodes
-and fits the image to ``image_size`` as ``resize_mode`` says (``crop``: scale the short side to the
-target, then center-crop; ``pad``: scale the long side, pad with black; ``stretch``: resize
-both sides), as :func:`keras_cvcls.data.decode.decode_image` does for training and serving.
+and fits the image to ``image_size`` as ``resize_mode`` says (``crop``: centre-crop the largest
+window of the target's aspect ratio, then resize; ``pad``: resize to fit inside, keeping the
+aspect ratio, and pad with black; ``stretch``: resize to the target), as
+:func:`keras_cvcls.data.decode.decode_image` does for training and serving.
 """
 
 import weakref
