@@ -1,4 +1,4 @@
-"""``keras-cvcls evaluate``: metrics, curves and an HTML report for a training run."""
+"""``keras-cvcls evaluate``: metrics, curves and an HTML report for a training run or an exported .tflite/.onnx."""
 
 import json
 import sys
@@ -11,9 +11,10 @@ def register(commands):
         description="Scores the run's held-out test split (or --data DIR) once and reports accuracy, "
         "per-class metrics, confusion matrix, ROC AUC and average precision; for a multi-label run (train "
         "--multi-label; --data is then a CSV) mAP, exact-match ratio, Hamming loss, micro/macro/sample averages, "
-        "per-label metrics at the model's thresholds and the labels most often missed and added.",
+        "per-label metrics at the model's thresholds and the labels most often missed and added. An exported MODEL.tflite or "
+        "MODEL.onnx is scored by LiteRT or ONNX Runtime on --data DIR, with the same report.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a training run folder, or an exported MODEL.tflite / MODEL.onnx (with --data)")
     p.add_argument("--data", metavar="DIR", help="evaluate on this folder dataset instead of the run's test split")
     p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
     p.add_argument("--batch-size", type=int, default=32)
@@ -22,10 +23,16 @@ def register(commands):
 
 
 def _evaluate(args):
+    from keras_cvcls.models.edge_classifier import is_edge_model_path
     from keras_cvcls.training_run import TrainingRun
 
-    run = TrainingRun.load(args.run_dir)
-    metrics = run.evaluate(args.data, batch_size=args.batch_size, report=args.report).to_dict()
+    if is_edge_model_path(args.run_dir):
+        from keras_cvcls.cli.edge_commands import evaluate_edge
+
+        metrics = evaluate_edge(args).to_dict()
+    else:
+        run = TrainingRun.load(args.run_dir)
+        metrics = run.evaluate(args.data, batch_size=args.batch_size, report=args.report).to_dict()
     if args.json:
         json.dump(metrics, sys.stdout, ensure_ascii=False)
         print()

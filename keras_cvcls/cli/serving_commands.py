@@ -15,19 +15,28 @@ def register(commands):
     """Adds the ``export``, ``serve``, ``score`` and ``loadtest`` sub-commands to ``commands``."""
     export = commands.add_parser(
         "export",
-        help="export a trained run as a versioned SavedModel for TF Serving",
+        help="export a trained run as a versioned SavedModel for TF Serving (or TFLite / ONNX)",
         description=(
             "Writes BASE/<version>/ (the next integer unless --version is given): a SavedModel with the "
             "signatures serving_default (encoded image bytes -> scores, classes), predict_images and labels, "
             "the class names in assets/labels.txt and TF Serving warm-up requests. The version appears "
-            "atomically, so a server polling BASE never sees it half-written."
+            "atomically, so a server polling BASE never sees it half-written. --format tflite|onnx writes one "
+            "file for phones and edge devices instead (labels and a JSON of input size and quantisation beside it)."
         ),
     )
     export.add_argument("run_dir", metavar="RUN_DIR", help="a training run folder (its classifier is exported)")
-    export.add_argument("--base", required=True, metavar="MODELS_DIR/NAME", help="the model's base path")
+    export.add_argument("--base", metavar="MODELS_DIR/NAME", help="the model's base path (--format savedmodel: required)")
     export.add_argument("--version", type=int, help="version number (default: next integer)")
     export.add_argument("--no-warmup", action="store_true", help="do not write assets.extra warm-up requests")
-    export.add_argument("--json", action="store_true", help='print {"path": ..., "version": ...}')
+    export.add_argument("--format", choices=("savedmodel", "tflite", "onnx"), default="savedmodel",
+                        help="savedmodel (default, for TF Serving), tflite (phones, edge devices) or onnx (ONNX Runtime)")
+    export.add_argument("--quantize", choices=("float32", "float16", "dynamic", "int8"),
+                        help="tflite only (default float32): float16 weights, int8 weights (dynamic), or full-integer "
+                        "int8 with uint8 input/output, calibrated on 100 images of the run's training split")
+    export.add_argument("--calibration-data", metavar="DIR", help="--quantize int8: calibrate on this folder instead")
+    export.add_argument("--output", metavar="FILE", help="tflite/onnx: the file to write "
+                        "(default RUN_DIR/model_<quantize>.tflite or RUN_DIR/model.onnx); labels and a JSON beside it")
+    export.add_argument("--json", action="store_true", help='print {"path": ..., "version": ...} (tflite/onnx: path, size_bytes, ...)')
     export.set_defaults(run=_export)
 
     serve = commands.add_parser(
@@ -123,6 +132,16 @@ def _export(args):
     from keras_cvcls.export import export_for_serving
     from keras_cvcls.models import load_classifier
 
+    if args.format != "savedmodel":
+        from keras_cvcls.cli.edge_commands import export_edge
+
+        return export_edge(args)
+    if not args.base or args.quantize or args.output or args.calibration_data:
+        raise UsageError(
+            "--format savedmodel writes BASE/<version>/: --base is required, and --quantize, --output and "
+            "--calibration-data are for --format tflite/onnx. Received: "
+            f"--base {args.base!r}, --quantize {args.quantize!r}, --output {args.output!r}"
+        )
     classifier = load_classifier(args.run_dir)
     try:
         path = export_for_serving(classifier, args.base, args.version, warmup=not args.no_warmup)

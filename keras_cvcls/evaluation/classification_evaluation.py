@@ -38,7 +38,9 @@ class ClassificationEvaluation:
         classifier: Object with ``labels`` (list of class names, in score
             column order) and ``predict_scores(dataset, batch_size=...)``
             returning an array of shape ``[num_images, num_classes]`` of
-            probabilities.
+            probabilities; or the path of an exported ``.tflite`` or ``.onnx``
+            file, scored by LiteRT or ONNX Runtime
+            (:func:`~keras_cvcls.models.load_edge_classifier`).
         dataset: Object with ``images``, a sequence of records with ``path``
             and ``label`` (a class name).
         batch_size: Batch size passed to ``classifier.predict_scores``.
@@ -60,6 +62,10 @@ class ClassificationEvaluation:
         check_labeled = getattr(dataset, "check_labeled", None)
         if check_labeled is not None:
             check_labeled("Evaluation")
+        from keras_cvcls.models.edge_classifier import is_edge_model_path, load_edge_classifier
+
+        if is_edge_model_path(classifier):
+            classifier = load_edge_classifier(classifier)
         self._classifier = classifier
         self._dataset = dataset
         self._batch_size = batch_size

@@ -11,13 +11,16 @@ _EXPORTS = exports_by_module(__name__, {
     "backbone_config": ["BackboneConfig"],
     "batch_norm_folding": ["fold_batch_norm"],
     "backbone_registry": ["create_backbone", "get_backbone_config", "list_backbones", "register_backbone"],
+    "edge_classifier": ["EdgeClassifier", "load_edge_classifier"],
     "efficientnet_lite": ["EfficientNetLite", "load_efficientnet_lite_state_dict"],
     "fused_batch_norm": ["FusedBatchNormalization", "fuse_batch_norm"],
     "image_classifier": ["ImageClassifier"],
     "imagenet_weights": ["WeightsUnavailableError"],
+    "onnx_classifier": ["OnnxClassifier"],
     "resnet": ["load_torchvision_state_dict"],
     "saving": ["load_classifier"],
     "scikit_classifier": ["ScikitClassifier"],
+    "tflite_classifier": ["TFLiteClassifier"],
     "torch_checkpoint": ["UnsafeCheckpointError", "read_torch_state_dict"],
 })
 __all__ = sorted(_EXPORTS)
