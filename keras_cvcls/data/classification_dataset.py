@@ -623,6 +623,19 @@ class ClassificationDataset:
         self._fixes.exclude(record.id, excluded)
         self._images = None
 
+    def keep_label(self, image, kept=True):
+        """Records that a person reviewed an image's label and kept it (``kept=False`` forgets it); saved to the sidecar.
+
+        :func:`~keras_cvcls.curation.find_issues` does not report label errors on kept images.
+        """
+        record = self._find(image)
+        self._fixes.keep(record.id, kept)
+
+    @property
+    def kept_ids(self):
+        """Ids of images whose label a person reviewed and kept (see :meth:`keep_label`)."""
+        return set(self._fixes.kept)
+
     def reload_fixes(self):
         """Re-reads the label-fix sidecar (after another process changed it)."""
         if self._fixes.path:

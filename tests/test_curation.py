@@ -1,0 +1,207 @@
+"""The data-centric checks: label errors (cleanlab), leaks across the split, outliers, warnings.
+
+The acceptance tests run on the hymenoptera photos with EfficientNet-Lite0 ImageNet features,
+computed once for the module.
+"""
+
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_cvcls.curation import DatasetIssues, Finding, dataset_features, find_issues
+from keras_cvcls.curation.near_duplicates import image_hashes, near_duplicate_pairs
+from keras_cvcls.curation.outliers import class_outlier_scores
+from keras_cvcls.data import ClassificationDataset
+from keras_cvcls.datasets import make_sample
+
+HYMENOPTERA = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets", "hymenoptera"))
+needs_hymenoptera = pytest.mark.skipif(
+    not os.path.isdir(HYMENOPTERA), reason="../shared/datasets/hymenoptera is absent (a user's clone)"
+)
+
+
+@pytest.fixture(scope="module")
+def hymenoptera():
+    """Train and val datasets of the read-only shared copy, and their Lite0 features (not cached on disk)."""
+    if not os.path.isdir(HYMENOPTERA):
+        pytest.skip("../shared/datasets/hymenoptera is absent (a user's clone)")
+    # from_list: nothing is written next to the shared, read-only photos.
+    train = ClassificationDataset.from_list(_pairs(os.path.join(HYMENOPTERA, "train")))
+    val = ClassificationDataset.from_list(_pairs(os.path.join(HYMENOPTERA, "val")))
+    return train, val, dataset_features(train, cache=False), dataset_features(val, cache=False)
+
+
+def _pairs(root):
+    return [
+        (os.path.join(root, label, name), label)
+        for label in sorted(os.listdir(root)) for name in sorted(os.listdir(os.path.join(root, label)))
+    ]
+
+
+# ------------------------------------------------------------------ acceptance
+@needs_hymenoptera
+@pytest.mark.slow
+def test_flipped_labels_are_found_with_few_false_alarms(hymenoptera):
+    train, val, x, _ = hymenoptera
+    rng = np.random.default_rng(18)
+    n = round(0.1 * len(train))
+    flipped = set(rng.choice(len(train), n, replace=False).tolist())
+    other = {"ants": "bees", "bees": "ants"}
+    noisy = ClassificationDataset.from_list(
+        [(r.path, other[r.label] if i in flipped else r.label) for i, r in enumerate(train.images)]
+    )
+    flipped_ids = {train.images[i].id for i in flipped}
+    row = {r.id: i for i, r in enumerate(train.images)}
+    issues = find_issues(noisy, features=x[[row[r.id] for r in noisy.images]])  # datasets sort by label
+
+    ranked = issues.label_errors  # flagged by confident learning first, then "possible" ones
+    top = [f.id for f in ranked[: 2 * n]]
+    found = len(flipped_ids & set(top))
+    # "Top findings" for false alarms: the label errors confident learning flags.
+    flagged = [f.id for f in issues.of_kind("label_error")]
+    false_alarms = set(flagged) - flipped_ids
+    print(f"\n{n} flipped; {found} in the top {2 * n} label findings; {len(flagged)} flagged, "
+          f"{len(false_alarms)} of them unflipped")
+    assert found >= 0.8 * n
+    assert len(false_alarms) <= 10
+    # Each finding suggests the true label back, with a score; flagged ones come first.
+    for f in ranked[: 2 * n]:
+        if f.id in flipped_ids:
+            assert f.suggested_label == other[f.label]
+        assert 0.5 <= f.score <= 1
+    assert [f.kind for f in ranked] == sorted((f.kind for f in ranked), key=("label_error", "possible_label_error").index)
+
+
+@needs_hymenoptera
+@pytest.mark.slow
+def test_reencoded_copies_in_the_test_split_are_reported_as_leaks(hymenoptera, tmp_path):
+    train, val, x, x_val = hymenoptera
+    copies = []
+    for k, record in enumerate(train.images[3::50][:5]):
+        with Image.open(record.path) as image:
+            image = image.convert("RGB")
+            image = image.resize((int(image.width * 0.6), int(image.height * 0.6)), Image.Resampling.BILINEAR)
+        path = tmp_path / f"copy{k}.jpg"
+        image.save(path, quality=55)
+        copies.append((record, str(path)))
+    assert all(open(c, "rb").read() != open(r.path, "rb").read() for r, c in copies)
+    extra = ClassificationDataset.from_list([(c, r.label) for r, c in copies])
+    test = ClassificationDataset.from_list([(r.path, r.label) for r in val.images] + [(c, r.label) for r, c in copies])
+    by_id = dict(zip([r.id for r in val.images + extra.images], [*x_val, *dataset_features(extra, cache=False)]))
+    x_test = np.stack([by_id[r.id] for r in test.images])  # datasets sort their images by label
+
+    issues = find_issues(train, test=test, features=x, test_features=x_test)
+    leaks = {(f.id, f.other_id) for f in issues.leaks}
+    expected = {(c, r.id) for r, c in copies}
+    assert expected <= leaks
+    assert leaks == expected  # and the hymenoptera photos themselves have no duplicate across the split
+    first = issues.findings[0]  # leaks rank first
+    assert first.kind == "duplicate" and first.split == "test" and "leak" in first.reason
+
+
+@needs_hymenoptera
+@pytest.mark.slow
+def test_placeholder_image_is_the_top_outlier_and_json_round_trips(hymenoptera, tmp_path):
+    train, _, x, _ = hymenoptera
+    issues = find_issues(train, features=x)
+    outliers = issues.of_kind("outlier")
+    assert outliers[0].id.endswith("ants/imageNotFound.gif")
+    assert 1 <= len(outliers) <= 8
+    assert issues.of_kind("label_error") == []  # the photos' own labels are right
+    assert issues.warnings == []  # 124 and 121 photos: balanced, and enough
+    path = issues.save(tmp_path / "issues.json")
+    again = DatasetIssues.load(path)
+    assert again.findings == issues.findings and again.to_dict() == json.loads(open(path).read())
+
+
+# ------------------------------------------------------------------ unit tests
+def test_outlier_scores_single_out_the_odd_one_of_its_class():
+    rng = np.random.default_rng(0)
+    a = rng.normal([5, 0, 0, 0], 0.3, size=(20, 4))
+    b = rng.normal([0, 5, 0, 0], 0.3, size=(20, 4))
+    a[7] = [0, 0, 5, 0]  # unlike every other "a"
+    z, distance = class_outlier_scores(np.concatenate([a, b]), [0] * 20 + [1] * 20, neighbors=3)
+    assert int(np.argmax(z)) == 7 and z[7] > 10
+    assert np.sort(z)[-2] < 3.5
+    assert distance[7] > 0.5
+
+
+def test_near_duplicate_pairs_by_hash_or_by_features():
+    hashes = (np.array([0, 0xFFFF, 0xF0F0F0F0F0F0F0F0], np.uint64), np.array([True, True, True]))
+    others = (np.array([0b111, 0xF0F0F0F0F0F0F0F0], np.uint64), np.array([True, False]))
+    pairs = near_duplicate_pairs(hashes, others, hash_distance=5, similarity=None)
+    assert [(p.first, p.second, p.hash_distance) for p in pairs] == [(0, 0, 3)]  # the invalid hash never matches
+    f1 = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
+    f2 = np.array([[0, 2], [5, 5.2]], np.float32)
+    pairs = near_duplicate_pairs(hashes, others, first_features=f1, second_features=f2, similarity=0.99, hash_distance=None)
+    assert [(p.first, p.second) for p in pairs] == [(1, 0), (2, 1)]
+    within = near_duplicate_pairs(hashes, first_features=f1, similarity=0.7, hash_distance=None)
+    assert [(p.first, p.second) for p in within] == [(0, 2), (1, 2)]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Three labels x 8 images (32 px) and their Lite0 features at 64 px, cached beside the data."""
+    root = make_sample(str(tmp_path_factory.mktemp("tiny")), images_per_label=8, image_size=(32, 32))
+    return root
+
+
+def test_features_are_cached_by_content_and_refreshed_when_a_file_changes(tiny):
+    ds = ClassificationDataset.from_directory(tiny)
+    first = dataset_features(ds, image_size=64)
+    cache = os.path.join(tiny, ".keras_cvcls", "features", "efficientnet_lite0-64x64-crop.npz")
+    assert os.path.isfile(cache) and first.shape == (24, 1280)
+    stamp = os.stat(cache).st_mtime_ns
+    np.testing.assert_array_equal(dataset_features(ds, image_size=64), first)
+    assert os.stat(cache).st_mtime_ns == stamp  # all cached: nothing written
+    changed = ds.images[0]
+    Image.new("RGB", (32, 32), (255, 0, 0)).save(changed.path)
+    again = dataset_features(ClassificationDataset.from_directory(tiny), image_size=64)
+    assert not np.allclose(again[0], first[0])
+    np.testing.assert_allclose(again[1:], first[1:], atol=1e-5)
+    with np.load(cache) as data:
+        assert len(data["ids"]) == 24  # the old entry was replaced, not kept beside the new one
+
+
+def test_kept_labels_are_not_reported_again_and_warnings_name_the_label(tiny, tmp_path):
+    import shutil
+
+    root = shutil.copytree(tiny, tmp_path / "data")
+    for name in sorted(os.listdir(root / "dots"))[2:]:
+        os.remove(root / "dots" / name)  # dots: 2 images, 4x fewer than the others
+    ds = ClassificationDataset.from_directory(root)
+    x = dataset_features(ds, image_size=64)
+    issues = find_issues(ds, features=x, min_images_per_label=5)
+    kinds = {(w["kind"], w["label"]) for w in issues.warnings}
+    assert kinds == {("few_images", "dots"), ("imbalance", "dots")}
+    assert "'dots' has 2 image(s)" in issues.warnings[0]["message"]
+    reported = [f.id for f in issues.label_errors]  # 32 px patterns at 64 px: some are confused
+    assert reported
+    ds.keep_label(reported[0])  # a person looked and kept the label
+    with open(root / ".keras_cvcls" / "label_fixes.json") as f:
+        assert json.load(f)["kept"] == [reported[0]]
+    assert [f.id for f in find_issues(ds, features=x, min_images_per_label=5).label_errors] == reported[1:]
+
+
+def test_bad_arguments_are_refused_with_the_value(tiny):
+    with pytest.raises(ValueError, match="dataset must be a ClassificationDataset. Received: dataset='photos/'"):
+        find_issues("photos/")
+    ds = ClassificationDataset.from_directory(tiny)
+    with pytest.raises(ValueError, match="cv_folds must be an int of at least 2. Received: cv_folds=1"):
+        find_issues(ds, cv_folds=1)
+    with pytest.raises(ValueError, match="duplicate_similarity must be a number between 0 and 1. Received: duplicate_similarity=2"):
+        find_issues(ds, duplicate_similarity=2)
+    with pytest.raises(ValueError, match=r"features must have one row per image \(24\). Received: features with shape \(3, 4\)"):
+        find_issues(ds, features=np.zeros((3, 4)))
+    unlabelled = ClassificationDataset.from_directory(tiny, labeled=False)
+    with pytest.raises(ValueError, match="Finding dataset issues needs labelled images"):
+        find_issues(unlabelled)
+    with pytest.raises(ValueError, match="Not a findings file"):
+        DatasetIssues.from_dict({"findings": [{"kind": "nope"}]})
+    issues = DatasetIssues([Finding("outlier", "a.jpg", "/a.jpg", "a", 4.0, "odd")], [], labels=["a"], counts={}, num_images=1)
+    with pytest.raises(ValueError, match="Unknown finding kind.*Received: kinds=\\['leak'\\]"):
+        issues.of_kind("leak")
