@@ -39,6 +39,10 @@ def register(commands):
         "(repeatable); requests for other names are refused (DNS rebinding)",
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument(
+        "--issues", metavar="FILE",
+        help="findings to review, one at a time (the Review view): what `keras-cvcls dataset issues DATA_DIR --json` printed",
+    )
     p.add_argument("--page-size", type=int, default=60, help="images per page (default 60)")
     p.add_argument("--thumb-size", type=int, default=160, help="longest side of thumbnails in pixels (default 160)")
     p.set_defaults(run=_ui)
@@ -51,7 +55,7 @@ def _ui(args):
 
     app = create_app(
         args.data_dir, args.run_dir, model=args.model, page_size=args.page_size, thumb_size=args.thumb_size,
-        allowed_hosts=[args.host, *args.allow_host],
+        allowed_hosts=[args.host, *args.allow_host], issues=args.issues,
     )
     try:
         sock = socket.create_server((args.host, args.port))

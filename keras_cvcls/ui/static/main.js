@@ -18,6 +18,8 @@
   } else {
     KC.host.frame.classList.add("no-run");
   }
+  if (info.review) views.review = new ReviewView(info);
+  else KC.host.frame.classList.add("no-issues");
 
   let active = null;
   function route() {
@@ -25,6 +27,7 @@
     let name = "annotate";
     if (views[view]) name = view;
     else if (view === "results" || view === "pr") name = "norun";
+    else if (view === "review") name = "noissues";
     for (const section of KC.host.root.querySelectorAll(".view")) section.hidden = section.id !== `view-${name}`;
     for (const link of KC.host.root.querySelectorAll("nav a[data-view]")) {
       link.classList.toggle("active", link.dataset.view === name);
