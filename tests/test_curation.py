@@ -205,3 +205,124 @@ def test_bad_arguments_are_refused_with_the_value(tiny):
     issues = DatasetIssues([Finding("outlier", "a.jpg", "/a.jpg", "a", 4.0, "odd")], [], labels=["a"], counts={}, num_images=1)
     with pytest.raises(ValueError, match="Unknown finding kind.*Received: kinds=\\['leak'\\]"):
         issues.of_kind("leak")
+
+
+# ------------------------------------------------------------- active learning
+@needs_hymenoptera
+@pytest.mark.slow
+def test_labelling_uncertain_photos_needs_fewer_labels_than_a_random_sample(hymenoptera):
+    from keras_cvcls.curation.simulation import labels_to_reach, simulate_active_learning
+
+    train, val, x, x_val = hymenoptera
+    y, y_val = np.array(train.label_ids), np.array(val.label_ids)
+    curves = {}
+    for strategy in ("random", "uncertainty"):
+        runs = [simulate_active_learning(x, y, x_val, y_val, strategy=strategy, max_labels=34, seed=s) for s in range(4)]
+        curves[strategy] = (runs[0][0], np.mean([a for _, a in runs], axis=0))
+    needed = {s: labels_to_reach(*curves[s], 0.94) for s in curves}
+    print(f"\nlabels to reach 94%: {needed}")
+    assert needed["uncertainty"] is not None
+    assert needed["random"] is None or needed["uncertainty"] < needed["random"]
+
+
+def test_rank_for_labelling_strategies():
+    from keras_cvcls.curation import rank_for_labelling
+
+    p = np.array([[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.5, 0.5, 0.0], [0.34, 0.33, 0.33], [0.6, 0.2, 0.2]])
+    assert rank_for_labelling(p, count=3, strategy="uncertainty") == [3, 1, 2]  # 1 - max p
+    assert rank_for_labelling(p, count=3, strategy="margin") == [2, 3, 1]  # 1 - (p1 - p2)
+    # Diverse: rows 3, 1 and 2 are least confident, but 3 and 1 are the same photo twice.
+    features = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0.01], [1, 1, 0]], np.float32)
+    assert rank_for_labelling(p, count=2, strategy="diverse", features=features, pool_factor=2) == [3, 2]
+    with pytest.raises(ValueError, match="strategy must be one of .*Received: strategy='entropy'"):
+        rank_for_labelling(p, count=2, strategy="entropy")
+    with pytest.raises(ValueError, match="count must be a positive integer. Received: count=0"):
+        rank_for_labelling(p, count=0)
+    with pytest.raises(ValueError, match="The diverse strategy needs one feature vector per photo"):
+        rank_for_labelling(p, count=2, strategy="diverse")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny, tmp_path_factory):
+    """A ScikitClassifier (Lite0 at 64 px + logistic regression) trained on the tiny sample, saved."""
+    from sklearn.linear_model import LogisticRegression
+
+    from keras_cvcls.models import ScikitClassifier
+
+    clf = ScikitClassifier("efficientnet_lite0", LogisticRegression(max_iter=1000), image_size=64)
+    clf.fit(ClassificationDataset.from_directory(tiny), verbose=0)
+    return clf, clf.save(str(tmp_path_factory.mktemp("model") / "clf"))
+
+
+def test_suggest_ranks_unlabelled_photos_by_the_models_uncertainty(tiny, tiny_model, tmp_path, capsys):
+    from keras_cvcls.cli.main import main
+    from keras_cvcls.curation import suggest_labels
+
+    clf, model_dir = tiny_model
+    new = make_sample(str(tmp_path / "new"), images_per_label=4, image_size=(32, 32), seed=7)
+    photos = ClassificationDataset.from_directory(new, labeled=False)
+    oracle = clf.predict_scores(photos)
+    expected = np.argsort(-(1 - oracle.max(axis=1)), kind="stable")[:5]
+    suggestions = suggest_labels(clf, new, count=5)
+    assert [s.id for s in suggestions] == [photos.images[i].id for i in expected]
+    assert [s.rank for s in suggestions] == [1, 2, 3, 4, 5]
+    np.testing.assert_allclose([s.score for s in suggestions], 1 - oracle.max(axis=1)[expected], atol=1e-6)
+    assert suggestions[0].predicted_label == clf.labels[int(oracle[expected[0]].argmax())]
+    diverse = suggest_labels(clf, photos, count=4, strategy="diverse")
+    assert len({s.id for s in diverse}) == 4
+
+    assert main(["dataset", "suggest", model_dir, new, "--count", "3", "--strategy", "margin", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    top = np.sort(oracle, axis=1)
+    margin_order = np.argsort(-(1 - (top[:, -1] - top[:, -2])), kind="stable")[:3]
+    assert [s["id"] for s in out["suggestions"]] == [photos.images[i].id for i in margin_order]
+    assert out["strategy"] == "margin" and out["labels"] == clf.labels
+    assert main(["dataset", "suggest", model_dir, new, "--count", "0", "--json"]) == 2
+    assert "--count must be a positive integer. Received: --count=0" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_cli_issues_prints_one_json_object_and_writes_the_findings_file(tiny, tmp_path, capsys):
+    from keras_cvcls.cli.main import main
+
+    out_file = tmp_path / "issues.json"
+    argv = ["dataset", "issues", tiny, "--test", tiny, "--image-size", "64", "--output", str(out_file), "--json"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out_file.read_text())
+    assert printed["num_images"] == 24 and printed["num_test_images"] == 24
+    # The same folder as the test side: every image leaks, as its own duplicate.
+    leaks = [f for f in printed["findings"] if f["kind"] == "duplicate" and f["id"] == f["other_id"]]
+    assert len(leaks) == 24 and printed["findings"][0]["kind"] == "duplicate"
+    assert main(["dataset", "issues", tiny, "--image-size", "64", "--limit", "2"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Checked 24 images:") and text.count("\n  ") <= 3
+
+
+# ------------------------------------------------------------------ evaluation
+@needs_hymenoptera
+def test_evaluation_warns_when_test_images_duplicate_training_images(hymenoptera, tmp_path):
+    from keras_cvcls.evaluation import ClassificationEvaluation
+    from keras_cvcls.evaluation.leakage import LeakageWarning
+
+    train, val, _, _ = hymenoptera
+    paths = [r.path for r in val.images[:10]]
+    for k, record in enumerate(train.images[:2]):
+        with Image.open(record.path) as image:
+            image.convert("RGB").resize((image.width // 2, image.height // 2)).save(tmp_path / f"c{k}.jpg", quality=60)
+        paths.append(str(tmp_path / f"c{k}.jpg"))
+    scores = np.tile([0.7, 0.3], (12, 1))
+    train_paths = [r.path for r in train.images]
+    with pytest.warns(LeakageWarning, match="2 of the 12 test images are near-duplicates of training images"):
+        ev = ClassificationEvaluation.from_scores([0] * 12, scores, ["ants", "bees"], paths=paths, train_paths=train_paths)
+    assert [(t, s) for t, s, _ in ev.near_duplicates] == [(paths[10], train_paths[0]), (paths[11], train_paths[1])]
+    assert ev.to_dict()["near_duplicates_of_train"] == 2
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clean = ClassificationEvaluation.from_scores([0] * 10, scores[:10], ["ants", "bees"], paths=paths[:10],
+                                                     train_paths=train_paths)
+    assert clean.near_duplicates == [] and clean.to_dict()["near_duplicates_of_train"] == 0
+    assert "near_duplicates_of_train" not in ClassificationEvaluation.from_scores([0], scores[:1], ["ants", "bees"]).to_dict()
+    with pytest.raises(ValueError, match="Checking for leaks needs the test images' paths"):
+        ClassificationEvaluation.from_scores([0], scores[:1], ["ants", "bees"], train_paths=train_paths)

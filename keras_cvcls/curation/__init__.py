@@ -10,6 +10,8 @@ from keras_cvcls.lazy_imports import exports_by_module, lazy_exports
 _EXPORTS = exports_by_module(__name__, {
     "dataset_issues": ["FINDING_KINDS", "DatasetIssues", "Finding", "find_issues"],
     "features": ["dataset_features"],
+    "simulation": ["labels_to_reach", "simulate_active_learning"],
+    "suggestions": ["STRATEGIES", "Suggestion", "rank_for_labelling", "suggest_labels"],
 })
 __all__ = sorted(_EXPORTS)
 

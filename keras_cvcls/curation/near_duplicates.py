@@ -33,9 +33,17 @@ def image_hashes(dataset):
     Returns:
         ``(hashes, valid)``: uint64 ``[N]`` and bool ``[N]``.
     """
+    return path_hashes([record.path for record in dataset.images])
+
+
+def path_hashes(paths):
+    """Difference hashes of image files, as :func:`image_hashes`; a file that cannot be read is not valid."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from keras_cvcls.data.acquisition.dedupe import dhash
 
-    texts = [dhash(record.path) for record in dataset.images]
+    with ThreadPoolExecutor(4) as pool:  # Pillow decodes with the GIL released
+        texts = list(pool.map(dhash, paths))
     hashes = np.array([int(t, 16) if t else 0 for t in texts], dtype=np.uint64)
     return hashes, np.array([t is not None for t in texts])
 
