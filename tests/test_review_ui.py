@@ -122,3 +122,38 @@ def test_review_api_refuses_bad_input_and_says_how_to_start_it(review_data):
         json.dump({"findings": 3}, f)
     with pytest.raises(ValueError, match="Not a findings file: expected what `keras-cvcls dataset issues --json` prints"):
         create_app(root, issues=root + "/../other.json")
+
+
+def test_label_new_photos_into_the_dataset_through_the_page(review_page, review_data, tmp_path):
+    from test_ui import http
+
+    page = review_page
+    root, _ = review_data
+    new = make_sample(str(tmp_path / "new"), images_per_label=1, image_size=(32, 32), seed=7)
+    photos = ClassificationDataset.from_directory(new, labeled=False).images
+    suggestions = {"strategy": "uncertainty", "labels": ["checks", "dots", "stripes"], "suggestions": [
+        {"rank": k + 1, "id": r.id, "path": r.path, "score": 0.6 - k / 10, "predicted_label": "dots", "probability": 0.4}
+        for k, r in enumerate(photos)
+    ]}
+    (tmp_path / "suggestions.json").write_text(json.dumps(suggestions))
+    with served(root, suggestions=str(tmp_path / "suggestions.json")) as server:
+        page.goto(server.url + "#new")
+        page.wait_for_selector('#n-grid .card[data-index="2"]')
+        assert page.locator("#n-grid .card").count() == 3
+        page.keyboard.press("2")  # the first suggestion is a "dots" photo: copied into ROOT/dots/
+        page.wait_for_selector('#n-grid .card.labelled[data-index="0"][data-label="dots"]')
+        first = f"dots/{photos[0].name}"
+        with open(f"{root}/{first}", "rb") as a, open(photos[0].path, "rb") as b:
+            assert a.read() == b.read()
+        assert page.locator('#n-grid .card[data-index="1"]').get_attribute("class").split() == ["card", "selected"]
+        page.keyboard.press("1")
+        page.wait_for_selector('#n-grid .card.labelled[data-index="1"][data-label="checks"]')
+        # Labelling a photo again relabels its copy through the sidecar.
+        page.locator('#n-grid .card[data-index="0"] select').select_option("stripes")
+        page.wait_for_selector('#n-grid .card[data-index="0"][data-label="stripes"]')
+        assert read_fixes(root)["relabel"] == {first: "stripes"}
+        status, data = http(server.url + "api/images?status=relabeled")
+        assert status == 200 and [i["id"] for i in data["items"]] == [first]
+    reloaded = ClassificationDataset.from_directory(root)
+    assert reloaded.counts() == {"checks": 5, "dots": 4, "stripes": 5}
+    assert {r.id: r.label for r in reloaded.images}[first] == "stripes"
