@@ -150,7 +150,10 @@ def tiny(tmp_path_factory):
     return root
 
 
-def test_features_are_cached_by_content_and_refreshed_when_a_file_changes(tiny):
+def test_features_are_cached_by_content_and_refreshed_when_a_file_changes(tiny, tmp_path):
+    import shutil
+
+    tiny = str(shutil.copytree(tiny, tmp_path / "data"))  # a file is changed below
     ds = ClassificationDataset.from_directory(tiny)
     first = dataset_features(ds, image_size=64)
     cache = os.path.join(tiny, ".keras_cvcls", "features", "efficientnet_lite0-64x64-crop.npz")
@@ -326,3 +329,25 @@ def test_evaluation_warns_when_test_images_duplicate_training_images(hymenoptera
     assert "near_duplicates_of_train" not in ClassificationEvaluation.from_scores([0], scores[:1], ["ants", "bees"]).to_dict()
     with pytest.raises(ValueError, match="Checking for leaks needs the test images' paths"):
         ClassificationEvaluation.from_scores([0], scores[:1], ["ants", "bees"], train_paths=train_paths)
+
+
+def test_training_run_evaluation_warns_about_its_leaked_test_images(tiny, tmp_path):
+    """A run whose validation folder holds re-encoded, resized copies of two training photos."""
+    import shutil
+    import warnings
+
+    from keras_cvcls.evaluation.leakage import LeakageWarning
+    from keras_cvcls.training_run import TrainingRun
+
+    val = make_sample(str(tmp_path / "val"), images_per_label=2, image_size=(32, 32), seed=11)
+    for k, name in enumerate(["checks/checks_0000.jpg", "dots/dots_0003.jpg"]):
+        with Image.open(os.path.join(tiny, name)) as image:
+            image.convert("RGB").resize((48, 48)).save(os.path.join(val, name.split("/")[0], f"copy{k}.jpg"), quality=70)
+    run = TrainingRun.create(tmp_path / "run", tiny, val_dir=val, image_size=32, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = run.evaluate().to_dict()
+    leaks = [w for w in caught if issubclass(w.category, LeakageWarning)]
+    assert len(leaks) == 1 and "2 of the 8 test images are near-duplicates of training images" in str(leaks[0].message)
+    assert metrics["near_duplicates_of_train"] == 2
+    shutil.rmtree(tmp_path / "run.partial", ignore_errors=True)

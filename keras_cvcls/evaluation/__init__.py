@@ -11,11 +11,13 @@ from keras_cvcls.evaluation.displays import (
     graph_pr_curve,
     graph_roc_curve,
 )
+from keras_cvcls.evaluation.leakage import LeakageWarning
 from keras_cvcls.evaluation.report import write_report
 
 __all__ = [
     "ClassificationEvaluation",
     "ConfusionMatrixDisplay",
+    "LeakageWarning",
     "PrecisionRecallDisplay",
     "RocCurveDisplay",
     "TopLossesDisplay",
