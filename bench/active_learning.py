@@ -38,8 +38,9 @@ def plot(sizes, curves, targets, path):
 
     figure = Figure(figsize=(7, 4.5), dpi=110)
     ax = figure.subplots()
-    for strategy, curve in curves.items():
-        ax.plot(sizes, curve, marker="o", markersize=3, label=strategy, linestyle="--" if strategy == "random" else "-")
+    styles = {"random": {"linestyle": "--"}, "uncertainty": {"linewidth": 4, "alpha": 0.5}}
+    for strategy, curve in curves.items():  # with two labels, margin ranks as uncertainty: the thick line under it
+        ax.plot(sizes, curve, marker="o", markersize=3, label=strategy, **styles.get(strategy, {}))
     for target in targets:
         ax.axhline(target, color="#bbb", linewidth=0.8)
     ax.set_xlabel("labels revealed")

@@ -38,12 +38,11 @@ def image_hashes(dataset):
 
 def path_hashes(paths):
     """Difference hashes of image files, as :func:`image_hashes`; a file that cannot be read is not valid."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from keras_cvcls.data.acquisition.dedupe import dhash
 
-    with ThreadPoolExecutor(4) as pool:  # Pillow decodes with the GIL released
-        texts = list(pool.map(dhash, paths))
+    # One thread: opening an image enters warnings.catch_warnings (Pillow's warnings are sorted out),
+    # which is not thread-safe, and threads would lose the caller's own warning filters and records.
+    texts = [dhash(path) for path in paths]
     hashes = np.array([int(t, 16) if t else 0 for t in texts], dtype=np.uint64)
     return hashes, np.array([t is not None for t in texts])
 
