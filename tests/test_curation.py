@@ -4,7 +4,6 @@ The acceptance tests run on the hymenoptera photos with EfficientNet-Lite0 Image
 computed once for the module.
 """
 
-import io
 import json
 import os
 
@@ -13,7 +12,7 @@ import pytest
 from PIL import Image
 
 from keras_cvcls.curation import DatasetIssues, Finding, dataset_features, find_issues
-from keras_cvcls.curation.near_duplicates import image_hashes, near_duplicate_pairs
+from keras_cvcls.curation.near_duplicates import near_duplicate_pairs
 from keras_cvcls.curation.outliers import class_outlier_scores
 from keras_cvcls.data import ClassificationDataset
 from keras_cvcls.datasets import make_sample
