@@ -79,8 +79,11 @@ _EXPORTS = {
     "StepLR": "keras_cvcls.training",
     "TensorBoardExtras": "keras_cvcls.training",
     "parse_lr_schedule": "keras_cvcls.training",
+    "DatasetIssues": "keras_cvcls.curation",
+    "find_issues": "keras_cvcls.curation",
+    "suggest_labels": "keras_cvcls.curation",
 }
-_SUBMODULES = ("augment", "cvtk", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
+_SUBMODULES = ("augment", "curation", "cvtk", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

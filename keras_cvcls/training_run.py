@@ -625,6 +625,7 @@ class TrainingRun:
         evaluation = ClassificationEvaluation.from_scores(
             [r.label for r in dataset.images], self.scores(dataset, batch_size=batch_size), labels,
             paths=[r.path for r in dataset.images],
+            train_paths=[r.path for r in self.split[0].images],  # warns when test images duplicate training ones
         )
         if report:
             self.write_report(evaluation, report)

@@ -3,7 +3,7 @@
 import json
 import sys
 
-from keras_cvcls.cli import acquisition_commands
+from keras_cvcls.cli import acquisition_commands, curation_commands
 from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS
 
 
@@ -26,6 +26,7 @@ def register(commands):
     info.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest width x height accepted")
     info.set_defaults(run=_info)
     acquisition_commands.register(sub)
+    curation_commands.register(sub)
 
 
 def _info(args):

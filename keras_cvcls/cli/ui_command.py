@@ -41,6 +41,14 @@ def register(commands):
         "(repeatable); requests for other names are refused (DNS rebinding)",
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument(
+        "--issues", metavar="FILE",
+        help="findings to review, one at a time (the Review view): what `keras-cvcls dataset issues DATA_DIR --json` printed",
+    )
+    p.add_argument(
+        "--suggestions", metavar="FILE",
+        help="photos to label into DATA_DIR (the Label new view): what `keras-cvcls dataset suggest MODEL DIR --json` printed",
+    )
     p.add_argument("--page-size", type=int, default=60, help="images per page (default 60)")
     p.add_argument("--thumb-size", type=int, default=160, help="longest side of thumbnails in pixels (default 160)")
     p.set_defaults(run=_ui)
@@ -53,7 +61,8 @@ def _ui(args):
 
     app = create_app(
         args.data_dir, args.run_dir, model=args.model, page_size=args.page_size, thumb_size=args.thumb_size,
-        allowed_hosts=[args.host, *args.allow_host],
+        allowed_hosts=[args.host, *args.allow_host], issues=args.issues,
+        suggestions=args.suggestions,
     )
     try:
         sock = socket.create_server((args.host, args.port))

@@ -625,6 +625,57 @@ class ClassificationDataset:
         self._fixes.exclude(record.id, excluded)
         self._images = None
 
+    def keep_label(self, image, kept=True):
+        """Records that a person reviewed an image's label and kept it (``kept=False`` forgets it); saved to the sidecar.
+
+        :func:`~keras_cvcls.curation.find_issues` does not report label errors on kept images.
+        """
+        record = self._find(image)
+        self._fixes.keep(record.id, kept)
+
+    @property
+    def kept_ids(self):
+        """Ids of images whose label a person reviewed and kept (see :meth:`keep_label`)."""
+        return set(self._fixes.kept)
+
+    def add(self, path, label):
+        """Labels a new photo: copies it into ``ROOT/LABEL/`` (a free name) and adds it to this dataset.
+
+        The photo is checked as every image of the dataset is; the original file stays where it is.
+
+        Args:
+            path: the photo's file.
+            label: one of :attr:`labels`.
+
+        Returns:
+            The new :class:`ImageRecord`.
+
+        Raises:
+            ValueError: for a dataset without a folder, an unknown label, or a file that is not a
+                usable image (a :class:`~keras_cvcls.data.BadImageError` saying why).
+        """
+        import shutil
+
+        if self.root is None or not self.labeled:
+            raise ValueError(f"Photos are added to a labelled folder dataset. Received: dataset={self!r}")
+        if label not in self.labels:
+            raise ValueError(f"Unknown label. Expected one of {self.labels}. Received: label={label!r}")
+        info = check_image(path, max_pixels=self._checks[1])
+        stem, ext = os.path.splitext(os.path.basename(path))
+        target, n = os.path.join(self.root, label, stem + ext), 1
+        while os.path.exists(target):
+            target, n = os.path.join(self.root, label, f"{stem}_{n}{ext}"), n + 1
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target)
+        record = ImageRecord(
+            f"{label}/{os.path.basename(target)}", os.path.basename(target), label, target, info.orientation,
+            info.width, info.height, label, info.format,
+        )
+        self._records.append(record)
+        self._records.sort(key=lambda r: (r.original_label or "", r.id))
+        self._images = None
+        return record
+
     def reload_fixes(self):
         """Re-reads the label-fix sidecar (after another process changed it)."""
         if self._fixes.path:

@@ -1,8 +1,10 @@
-"""Label fixes (relabelled and excluded images) kept in a sidecar file beside the data.
+"""Label fixes (relabelled and excluded images, and labels a person kept) kept in a sidecar file beside the data.
 
 Fixes made by hand or in the annotation UI are written here at once (atomically)
 and re-applied whenever the dataset is loaded again, so they survive a restart
-without touching the image files themselves.
+without touching the image files themselves. ``"kept"`` lists images whose label a person
+reviewed and kept (the review of :func:`~keras_cvcls.curation.find_issues`'s findings), so a
+later check does not ask about them again.
 """
 
 import json
@@ -26,6 +28,7 @@ class LabelFixes:
         self.path = path
         self.relabeled = {}
         self.excluded = set()
+        self.kept = set()
         if path and os.path.exists(path):
             self._read()
 
@@ -39,6 +42,7 @@ class LabelFixes:
                 for k, v in data.get("relabel", {}).items()
             }
             self.excluded = {str(i) for i in data.get("exclude", [])}
+            self.kept = {str(i) for i in data.get("kept", [])}
         except (OSError, ValueError, AttributeError) as e:
             raise ValueError(
                 f"The label-fix file {self.path} cannot be read ({e}). Fix or delete it. "
@@ -53,6 +57,8 @@ class LabelFixes:
             "relabel": dict(sorted(self.relabeled.items())),
             "exclude": sorted(self.excluded),
         }
+        if self.kept:  # written only once used: files without reviews stay as they were
+            data["kept"] = sorted(self.kept)
         try:
             write_json_atomic(self.path, data, indent=1, ensure_ascii=False)
         except OSError as e:
@@ -73,4 +79,12 @@ class LabelFixes:
             self.excluded.add(image_id)
         else:
             self.excluded.discard(image_id)
+        self.save()
+
+    def keep(self, image_id, kept=True):
+        """Records that a person reviewed an image's label and kept it (``kept=False`` forgets it)."""
+        if kept:
+            self.kept.add(image_id)
+        else:
+            self.kept.discard(image_id)
         self.save()

@@ -12,12 +12,14 @@ from keras_cvcls.evaluation.displays import (
     graph_roc_curve,
 )
 from keras_cvcls.evaluation.multi_label_evaluation import MultiLabelEvaluation
+from keras_cvcls.evaluation.leakage import LeakageWarning
 from keras_cvcls.evaluation.report import write_report
 from keras_cvcls.evaluation.thresholds import tune_thresholds
 
 __all__ = [
     "ClassificationEvaluation",
     "ConfusionMatrixDisplay",
+    "LeakageWarning",
     "MultiLabelEvaluation",
     "PrecisionRecallDisplay",
     "RocCurveDisplay",

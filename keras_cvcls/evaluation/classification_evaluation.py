@@ -44,6 +44,10 @@ class ClassificationEvaluation:
         dataset: Object with ``images``, a sequence of records with ``path``
             and ``label`` (a class name).
         batch_size: Batch size passed to ``classifier.predict_scores``.
+        train_dataset: Optional training images (an object with ``images`` holding ``path`` s):
+            test images that are near-duplicates of them are counted in
+            :attr:`near_duplicates` and reported by a
+            :class:`~keras_cvcls.evaluation.leakage.LeakageWarning` saying how many.
 
     Raises:
         ValueError: If ``batch_size`` is not a positive integer, or ``dataset`` is
@@ -56,7 +60,7 @@ class ClassificationEvaluation:
         1.0
     """
 
-    def __init__(self, classifier, dataset, batch_size=32):
+    def __init__(self, classifier, dataset, batch_size=32, *, train_dataset=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
         check_labeled = getattr(dataset, "check_labeled", None)
@@ -75,9 +79,12 @@ class ClassificationEvaluation:
         self._paths = [os.fspath(image.path) for image in images]
         self._scores = None
         self._cache = {}
+        self.near_duplicates = None
+        if train_dataset is not None:
+            self.check_leakage([os.fspath(image.path) for image in train_dataset.images])
 
     @classmethod
-    def from_scores(cls, y_true, scores, labels, *, paths=None):
+    def from_scores(cls, y_true, scores, labels, *, paths=None, train_paths=None):
         """Builds an evaluation from known labels and scores.
 
         Args:
@@ -88,6 +95,8 @@ class ClassificationEvaluation:
             labels: The ``C`` class names.
             paths: Optional image paths, one per image, used by
                 :meth:`top_losses` and the report's thumbnails.
+            train_paths: Optional training image files: with ``paths``, test images that
+                duplicate one of them are counted and warned about (:meth:`check_leakage`).
 
         Returns:
             A ``ClassificationEvaluation``.
@@ -120,7 +129,41 @@ class ClassificationEvaluation:
             self._paths = paths
         self._scores = self._check_scores(scores)
         self._cache = {}
+        self.near_duplicates = None
+        if train_paths is not None:
+            self.check_leakage(train_paths)
         return self
+
+    def check_leakage(self, train_paths):
+        """Finds test images that are near-duplicates of training images, and warns when there are any.
+
+        Compares difference hashes (robust to re-encoding and resizing); see
+        :mod:`keras_cvcls.evaluation.leakage`. The result is kept in :attr:`near_duplicates`
+        and counted in :meth:`to_dict` (``"near_duplicates_of_train"``).
+
+        Args:
+            train_paths: the training images' files.
+
+        Returns:
+            A list of ``(test_path, train_path, hash_distance)``, one per leaked test image.
+
+        Raises:
+            ValueError: when the evaluation has no image paths.
+
+        Example:
+            >>> ev.check_leakage([r.path for r in train.images])
+            []
+        """
+        from keras_cvcls.evaluation.leakage import find_leaks, warn_leaks
+
+        if any(p is None for p in self._paths):
+            raise ValueError(
+                "Checking for leaks needs the test images' paths: build the evaluation from a dataset, or "
+                "pass paths= to from_scores. Received: paths=None"
+            )
+        self.near_duplicates = find_leaks(self._paths, [os.fspath(p) for p in train_paths])
+        warn_leaks(self.near_duplicates, len(self._paths))
+        return self.near_duplicates
 
     # ------------------------------------------------------------------ data
 
@@ -619,7 +662,8 @@ class ClassificationEvaluation:
             dict with ``"accuracy"``, ``"class_avg_accuracy"``, ``"per_class"``,
             ``"confusion_matrix"``, ``"labels"``, ``"roc_auc"`` and
             ``"average_precision"``; the last two are keyed by class name,
-            ``"micro"`` and ``"macro"``.
+            ``"micro"`` and ``"macro"``. After a leak check (:meth:`check_leakage`),
+            ``"near_duplicates_of_train"`` too: how many test images duplicate training images.
 
         Example:
             >>> import json
@@ -638,4 +682,6 @@ class ClassificationEvaluation:
             "labels": self.labels,
             "roc_auc": {key: _json_float(roc[key]["auc"]) for key in keys},
             "average_precision": {key: _json_float(pr[key]["average_precision"]) for key in keys},
+            **({} if self.near_duplicates is None
+               else {"near_duplicates_of_train": len(self.near_duplicates)}),
         }

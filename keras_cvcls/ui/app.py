@@ -25,6 +25,10 @@ JSON API (every error is ``{"error": message}`` with a 4xx/5xx status; POSTs nee
 * ``GET /api/results?show=&sort=&label=&predicted=&page=&page_size=`` - one page of test results
 * ``GET /api/pr`` - precision/recall curves; ``GET /api/pr/at?threshold=`` - the numbers at a threshold
 * ``GET /report`` - the HTML evaluation report (``?refresh=1`` to rebuild it)
+* ``GET /api/review`` - the findings to review; ``POST /api/review`` ``{"id", "action", "kind"}``
+  (accept, keep or exclude); ``POST /api/review/undo`` (see :mod:`keras_cvcls.ui.review`)
+* ``GET /api/new`` - photos suggested for labelling; ``GET /api/new/image?index=``;
+  ``POST /api/new/label`` ``{"index", "label"}`` (see :mod:`keras_cvcls.ui.new_photos`)
 """
 
 import asyncio
@@ -200,9 +204,15 @@ class _Catalog:
 class _UIState:
     """The application's state and request handlers."""
 
-    def __init__(self, dataset, results, *, page_size, thumb_size, thumb_cache_dir, allowed_hosts):
+    def __init__(self, dataset, results, *, page_size, thumb_size, thumb_cache_dir, allowed_hosts, issues=None,
+                 suggestions=None):
+        from keras_cvcls.ui.new_photos import NewPhotos
+        from keras_cvcls.ui.review import Review
+
         self.dataset = dataset
         self.catalog = _Catalog(dataset)
+        self.review = Review(issues, self.catalog) if issues is not None else None
+        self.new_photos = NewPhotos(suggestions, self.catalog) if suggestions is not None else None
         self.page_size = page_size
         self.guard = RequestGuard(allowed_hosts)
         self.thumbs = ThumbnailCache.for_dataset(dataset.root, thumb_size, cache_dir=thumb_cache_dir)
@@ -317,8 +327,64 @@ class _UIState:
                 "page_size": self.page_size,
                 "results": self._results_info(),
                 "run": self._run_info(),
+                "review": self.review.info() if self.review is not None else None,
+                "new_photos": self.new_photos.info() if self.new_photos is not None else None,
             }
         )
+
+    def _review(self):
+        if self.review is None:
+            raise _json_error(404, "No findings to review: start the UI with --issues FILE (or issues= in create_app).")
+        return self.review
+
+    async def review_list(self, request):
+        review = self._review()
+        return web.json_response({"items": review.items(), **review.info(), "can_undo": bool(review.undo_stack)})
+
+    async def review_decide(self, request):
+        body = await self._body(request)
+        review = self._review()
+        image_id, kind = body.get("id"), body.get("kind")
+        self._record(image_id)
+        item = review.decide(image_id, body.get("action"), kind)
+        if self.results is not None:
+            self.results.invalidate()
+        return web.json_response({"item": item, "can_undo": bool(review.undo_stack), **self.catalog.counts()})
+
+    def _new_photos(self):
+        if self.new_photos is None:
+            raise _json_error(
+                404, "No photos to label: start the UI with --suggestions FILE (what `keras-cvcls dataset suggest "
+                "--json` printed)."
+            )
+        return self.new_photos
+
+    async def new_list(self, request):
+        new = self._new_photos()
+        return web.json_response({"items": new.items(), **new.info()})
+
+    async def new_image(self, request):
+        new = self._new_photos()
+        path = new.path(_int_param(request.query, "index", -1, 0, 10**9))
+        if not os.path.isfile(path):
+            raise _json_error(404, f"The photo is gone: {path}")
+        return web.FileResponse(path, headers=NO_CACHE)
+
+    async def new_label(self, request):
+        body = await self._body(request)
+        item = self._new_photos().label(body.get("index"), body.get("label"))
+        if self.results is not None:
+            self.results.invalidate()
+        return web.json_response({"item": item, **self._new_photos().info(), **self.catalog.counts()})
+
+    async def review_undo(self, request):
+        review = self._review()
+        item = review.undo()
+        if item is None:
+            raise ValueError("Nothing to undo.")
+        if self.results is not None:
+            self.results.invalidate()
+        return web.json_response({"item": item, "can_undo": bool(review.undo_stack), **self.catalog.counts()})
 
     async def images(self, request):
         q = request.query
@@ -460,7 +526,8 @@ UI_STATE = web.AppKey("keras_cvcls_ui_state", _UIState)
 
 def create_app(
     data_dir, run_dir=None, *, model=None, scores=None, labels=None, page_size=60, thumb_size=160,
-    thumb_cache_dir=None, batch_size=32, allowed_hosts=(), thresholds=None,
+    thumb_cache_dir=None, batch_size=32, allowed_hosts=(), thresholds=None, issues=None,
+    suggestions=None,
 ):
     """Builds the UI's aiohttp application.
 
@@ -495,6 +562,11 @@ def create_app(
         allowed_hosts: host names the server may be reached by, besides ``localhost``,
             ``127.0.0.1``, ``::1``, its IP address and the host :class:`~keras_cvcls.ui.UIServer`
             binds (see :mod:`keras_cvcls.ui.request_guards`).
+        issues: findings for the review view: a :class:`~keras_cvcls.curation.DatasetIssues` of this
+            dataset, or the path of a findings file (``keras-cvcls dataset issues DIR --json``), or None.
+        suggestions: photos to label into the dataset (the "Label new" view): a list of
+            :class:`~keras_cvcls.curation.Suggestion`, or the path of what ``keras-cvcls dataset
+            suggest --json`` printed, or None.
 
     Returns:
         An ``aiohttp.web.Application``; run it with ``aiohttp.web.run_app`` or
@@ -537,7 +609,7 @@ def create_app(
         results = Results.from_scores(dataset, scores, labels, thresholds=thresholds)
     state = _UIState(
         dataset, results, page_size=page_size, thumb_size=thumb_size, thumb_cache_dir=thumb_cache_dir,
-        allowed_hosts=allowed_hosts,
+        allowed_hosts=allowed_hosts, issues=issues, suggestions=suggestions,
     )
     app = web.Application(middlewares=[state.guard.middleware, _errors_as_json], client_max_size=1 << 20)
     app[UI_STATE] = state
@@ -558,4 +630,10 @@ def create_app(
     r.add_get("/api/pr", state.pr_curves)
     r.add_get("/api/pr/at", state.pr_at)
     r.add_get("/report", state.report)
+    r.add_get("/api/review", state.review_list)
+    r.add_post("/api/review", state.review_decide)
+    r.add_post("/api/review/undo", state.review_undo)
+    r.add_get("/api/new", state.new_list)
+    r.add_get("/api/new/image", state.new_image)
+    r.add_post("/api/new/label", state.new_label)
     return app

@@ -18,6 +18,10 @@
   } else {
     KC.host.frame.classList.add("no-run");
   }
+  if (info.review) views.review = new ReviewView(info);
+  else KC.host.frame.classList.add("no-issues");
+  if (info.new_photos) views.new = new NewPhotosView(info);
+  else KC.host.frame.classList.add("no-suggestions");
 
   let active = null;
   function route() {
@@ -25,6 +29,8 @@
     let name = "annotate";
     if (views[view]) name = view;
     else if (view === "results" || view === "pr") name = "norun";
+    else if (view === "review") name = "noissues";
+    else if (view === "new") name = "nosuggestions";
     for (const section of KC.host.root.querySelectorAll(".view")) section.hidden = section.id !== `view-${name}`;
     for (const link of KC.host.root.querySelectorAll("nav a[data-view]")) {
       link.classList.toggle("active", link.dataset.view === name);
