@@ -380,7 +380,8 @@ class TrainingRun:
 
     def fit(
         self, *, epochs=FULL_DEFAULTS["epochs"], lr_per_epoch=FULL_DEFAULTS["lr"], momentum=0.9, batch_size=32,
-        augment=FULL_DEFAULTS["augment"], warmup_epochs=0, on_bad_image="stop", **options,
+        augment=FULL_DEFAULTS["augment"], warmup_epochs=0, on_bad_image="stop", schedule=None, lr_warmup_epochs=0,
+        label_smoothing=0.0, **options,
     ):
         """Trains with the "full" recipe: the whole network, SGD with momentum and cvtk's step learning rates.
 
@@ -392,6 +393,12 @@ class TrainingRun:
             augment: augmentation preset.
             warmup_epochs: epochs with a frozen backbone first.
             on_bad_image: ``"stop"`` or ``"skip"``, as in :meth:`fine_tune`.
+            schedule: ``"step"`` (default: ``lr_per_epoch`` exactly, per epoch), ``"one-cycle"``
+                or ``"cosine"`` (``lr_per_epoch`` then one peak rate; each training phase, the
+                frozen warm-up and the rest, runs its own schedule over its epochs).
+            lr_warmup_epochs: epochs of linear warm-up of the ``"cosine"`` schedule.
+            label_smoothing: the categorical cross-entropy's label smoothing (0: none). A
+                ``mixup`` / ``cutmix`` preset (``augment``) also trains on one-hot labels.
             **options: other :meth:`ImageClassifier.fit` options for a dataset (``cache``,
                 ``verbose``, ``callbacks``, ...).
 
@@ -400,24 +407,43 @@ class TrainingRun:
         """
         import keras
 
+        from keras_cvcls.augment.label_mixing import get_label_mixing
         from keras_cvcls.training import StepLR
+        from keras_cvcls.training.auto_compile import auto_compile_arguments
+        from keras_cvcls.training.fine_tune import resolve_schedule
+        from keras_cvcls.training.schedules import make_schedule
 
+        schedule = resolve_schedule(schedule if schedule is not None else "step", lr_per_epoch)
+        one_hot = get_label_mixing(augment) is not None or bool(label_smoothing)
+        auto_compile_arguments(label_smoothing=label_smoothing)  # checks it before any work
         if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < epochs:
             raise ValueError(f"warmup_epochs must be an int in [0, epochs). Received: warmup_epochs={warmup_epochs!r}")
         recorded = dict(
             epochs=epochs, lr_per_epoch=lr_per_epoch, momentum=momentum, batch_size=batch_size, augment=augment,
             warmup_epochs=warmup_epochs, **options,
         )
+        if schedule != "step" or lr_warmup_epochs or label_smoothing:  # recorded only when used (older runs resume)
+            recorded.update(schedule=schedule, lr_warmup_epochs=lr_warmup_epochs, label_smoothing=label_smoothing)
         model = self.model
+        steps_per_epoch = -(-len(self.split[0]) // batch_size)
 
         def train(progress):
             # SGD with cvtk's per-epoch rates; a frozen-backbone warm-up needs a compile (and a fit) of its own.
             run_options = self._train_options(dict(batch_size=batch_size, augment=augment, **options))
-            callbacks = [StepLR(lr_per_epoch), *(run_options.pop("callbacks", None) or [])]
+            callbacks = [*(run_options.pop("callbacks", None) or [])]
+            if schedule == "step":
+                callbacks.insert(0, StepLR(lr_per_epoch))
             phases = [(True, 0, warmup_epochs), (False, warmup_epochs, epochs)]
             for index, (frozen, first, last) in enumerate(phase for phase in phases if phase[2] > phase[1]):
                 model.backbone.trainable = not frozen
-                model.compile(optimizer=keras.optimizers.SGD(momentum=momentum))
+                learning_rate, _ = make_schedule(
+                    schedule, lr_per_epoch, epochs=last - first, steps_per_epoch=steps_per_epoch,
+                    warmup_epochs=min(lr_warmup_epochs, max(0, last - first - 1)),
+                )
+                model.compile(**auto_compile_arguments(
+                    optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
+                    one_hot=one_hot, label_smoothing=label_smoothing,
+                ))
                 model.fit(
                     self.split[0], initial_epoch=first, epochs=last,
                     callbacks=[*callbacks, *self._backup_callbacks(progress, index)], **run_options,
