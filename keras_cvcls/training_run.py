@@ -48,6 +48,7 @@ ON_BAD_IMAGE = ("stop", "skip")
 # The from-scratch ("full") recipe's defaults: cvtk's step learning rates.
 FULL_DEFAULTS = {"epochs": 15, "lr": "0.01x7,0.001x7,0.0001", "augment": "standard"}
 FINE_TUNE_DEFAULTS = {"epochs": 3, "lr": None, "augment": "light"}
+FULL_PEAK_LR = 0.01  # the full recipe's rate with a one-cycle or cosine schedule
 # What the run sets itself in ImageClassifier.fine_tune / fit.
 _RUN_OWNED = ("validation_data", "tensorboard_logdir")
 
@@ -585,7 +586,7 @@ class TrainingRun:
             return None
         return np.stack([rows[p] for p in paths]) if paths else np.zeros((0, len(self.labels)), np.float32)
 
-    def scores(self, dataset=None, *, batch_size=32):
+    def scores(self, dataset=None, *, batch_size=32, tta=False):
         """Class probabilities of the run's model for every image of a dataset, in dataset order.
 
         Scores of the saved model are cached in ``RUN_DIR/scores.npz`` by image path and
@@ -595,11 +596,14 @@ class TrainingRun:
             dataset: a :class:`~keras_cvcls.data.ClassificationDataset` or a data folder;
                 default: the test split.
             batch_size: batch size for scoring.
+            tta: test-time augmentation (flips and crops averaged; never cached).
 
         Returns:
             A float32 array ``[len(dataset), len(labels)]``.
         """
         dataset = self._dataset(dataset)
+        if tta:
+            return np.asarray(self.model.predict_scores(dataset, batch_size=batch_size, tta=True), dtype=np.float32)
         scores = self.cached_scores(dataset)
         if scores is None:
             scores = np.asarray(self.model.predict_scores(dataset, batch_size=batch_size), dtype=np.float32)
@@ -607,7 +611,7 @@ class TrainingRun:
                 write_cached_scores(self.run_dir, [r.path for r in dataset.images], self.labels, scores)
         return scores
 
-    def evaluate(self, dataset=None, *, batch_size=32, report=None):
+    def evaluate(self, dataset=None, *, batch_size=32, report=None, tta=False):
         """Evaluates the run's model; optionally writes the HTML report with the training curve.
 
         Args:
@@ -615,6 +619,8 @@ class TrainingRun:
                 default: the test split. Its labels must be among the model's.
             batch_size: batch size for scoring.
             report: path of an HTML report to write, or None.
+            tta: score with test-time augmentation (:meth:`ImageClassifier.predict_scores`'s
+                ``tta``: flips and crops averaged, 4x the scoring time).
 
         Returns:
             A :class:`~keras_cvcls.evaluation.ClassificationEvaluation`.
@@ -630,7 +636,7 @@ class TrainingRun:
         labels = self.labels
         dataset = self._dataset(dataset).with_labels(labels)
         evaluation = ClassificationEvaluation.from_scores(
-            [r.label for r in dataset.images], self.scores(dataset, batch_size=batch_size), labels,
+            [r.label for r in dataset.images], self.scores(dataset, batch_size=batch_size, tta=tta), labels,
             paths=[r.path for r in dataset.images],
         )
         if report:
@@ -674,6 +680,9 @@ def train_run(
     if_exists="error",
     on_bad_image="stop",
     log=print,
+    schedule=None,
+    lr_warmup_epochs=0,
+    label_smoothing=0.0,
 ):
     """Trains a classifier on a folder dataset and writes a run folder, in one call (``keras-cvcls train``).
 
@@ -711,6 +720,11 @@ def train_run(
             and returns its result (its arguments and options must be these).
         on_bad_image: ``"stop"`` (default) or ``"skip"``: see :meth:`TrainingRun.fine_tune`.
         log: where progress lines go.
+        schedule: ``"step"`` (``lr`` exactly per epoch; the default with a per-epoch ``lr``),
+            ``"one-cycle"`` or ``"cosine"`` (``lr`` is then one peak rate; default 3e-4 for
+            fine-tune, 0.01 for full); None: the recipe's (cosine for fine-tune, step for full).
+        lr_warmup_epochs: epochs of linear warm-up of the cosine schedule.
+        label_smoothing: label smoothing of the cross-entropy (0: none).
 
     Returns:
         A JSON-able dict: ``history``, ``eval_accuracy``, ``train_seconds`` (of this call's
@@ -736,6 +750,8 @@ def train_run(
         )
     defaults = FULL_DEFAULTS if recipe == "full" else FINE_TUNE_DEFAULTS
     epochs = defaults["epochs"] if epochs is None else epochs
+    if lr is None and recipe == "full" and schedule in ("one-cycle", "cosine"):
+        lr = [FULL_PEAK_LR]  # one peak rate: the step list's first
     lr = defaults["lr"] if lr is None else lr
     augment = defaults["augment"] if augment == "auto" else augment
     _check_choice("if_exists", if_exists, IF_EXISTS)
@@ -749,6 +765,11 @@ def train_run(
         training["unfreeze"] = unfreeze
     else:
         training["warmup_epochs"] = warmup_epochs
+    # Recorded only when not the default, so runs made before these options resume as they were made.
+    for key, value, default in (("schedule", schedule, None), ("lr_warmup_epochs", lr_warmup_epochs, 0),
+                                ("label_smoothing", label_smoothing, 0.0)):
+        if value != default:
+            training[key] = value
 
     if if_exists == "resume" and target_state(out) == "run" and not is_resumable(partial_dir(out)):
         run = TrainingRun.load(out)

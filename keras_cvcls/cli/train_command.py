@@ -36,6 +36,12 @@ def register(commands):
     p.add_argument("--lr", default=None,
                    help="learning rate per epoch, exact, e.g. 0.05x7,0.005x7,0.0005 (default: cosine from 3e-4 for "
                    "fine-tune, 0.01x7,0.001x7,0.0001 for full)")
+    p.add_argument("--schedule", choices=["step", "one-cycle", "cosine"], default=None,
+                   help="learning-rate schedule: step (--lr per epoch, exact), one-cycle or cosine (--lr is then one "
+                   "peak rate); default: step with a per-epoch --lr list, else the recipe's (cosine for fine-tune, "
+                   "step for full)")
+    p.add_argument("--lr-warmup-epochs", type=float, default=0, help="cosine schedule: epochs of linear warm-up")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the cross-entropy (0: none)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--test-size", type=float, default=0.34)
     p.add_argument("--unfreeze", choices=["top", "all", "none"], default="top", help="fine-tune: what to unfreeze after the head")
@@ -72,7 +78,12 @@ def _options(args):
         test_size=args.test_size, augment=args.augment, dropout=args.dropout, warmup_epochs=args.warmup_epochs,
         unfreeze=args.unfreeze, seed=args.seed, precision=args.precision,
         if_exists="overwrite" if args.overwrite else "resume" if args.resume else "error", on_bad_image=args.on_bad_image,
+        schedule=args.schedule, lr_warmup_epochs=_whole(args.lr_warmup_epochs), label_smoothing=args.label_smoothing,
     )
+
+
+def _whole(value):
+    return int(value) if float(value).is_integer() else value
 
 
 def _train(args):
