@@ -662,7 +662,7 @@ def train_run(
     out,
     *,
     val_dir=None,
-    backbone="efficientnet_lite0",
+    backbone=None,
     weights="imagenet",
     image_size=None,
     recipe=None,
@@ -683,6 +683,7 @@ def train_run(
     schedule=None,
     lr_warmup_epochs=0,
     label_smoothing=0.0,
+    preset=None,
 ):
     """Trains a classifier on a folder dataset and writes a run folder, in one call (``keras-cvcls train``).
 
@@ -696,7 +697,7 @@ def train_run(
         out: the run folder to write.
         val_dir: a separate validation folder (same labels); default: a stratified
             ``test_size`` split of ``data_dir``.
-        backbone: a registry name.
+        backbone: a registry name; default ``"efficientnet_lite0"`` (or the preset's).
         weights: ``"imagenet"``, ``None`` or a weights file path.
         image_size: input size; default the backbone's transfer size.
         recipe: ``"fine-tune"`` or ``"full"``; default by ``weights``.
@@ -725,6 +726,9 @@ def train_run(
             fine-tune, 0.01 for full); None: the recipe's (cosine for fine-tune, step for full).
         lr_warmup_epochs: epochs of linear warm-up of the cosine schedule.
         label_smoothing: label smoothing of the cross-entropy (0: none).
+        preset: ``"fast"``, ``"balanced"`` or ``"accurate"`` (see :mod:`keras_cvcls.presets`): the
+            backbone, size, recipe, epochs, learning rate and augmentation of the preset, for
+            each of those arguments left at its default (``None``, or ``"auto"`` for ``augment``).
 
     Returns:
         A JSON-able dict: ``history``, ``eval_accuracy``, ``train_seconds`` (of this call's
@@ -739,6 +743,17 @@ def train_run(
     Example:
         >>> train_run("photos/", "runs/1")["eval_accuracy"]
     """
+    if preset is not None:
+        from keras_cvcls.presets import get_preset
+
+        chosen = get_preset(preset)
+        backbone = chosen["backbone"] if backbone is None else backbone
+        image_size = chosen["image_size"] if image_size is None else image_size
+        recipe = chosen["recipe"] if recipe is None else recipe
+        epochs = chosen["epochs"] if epochs is None else epochs
+        lr = chosen["lr"] if lr is None else lr
+        augment = chosen["augment"] if augment == "auto" else augment
+    backbone = "efficientnet_lite0" if backbone is None else backbone
     if recipe is None:
         recipe = "full" if weights is None else "fine-tune"
     if recipe not in RECIPES:

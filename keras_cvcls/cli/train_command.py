@@ -7,6 +7,7 @@ import sys
 from keras_cvcls.augment.augmentation_registry import list_augmentations
 from keras_cvcls.cli.errors import EXIT_FAILED, report_error
 from keras_cvcls.models.backbone_registry import list_backbones
+from keras_cvcls.presets import list_presets
 
 
 def register(commands):
@@ -22,8 +23,11 @@ def register(commands):
     )
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--val", default=None, metavar="VAL_DIR", help="a separate validation folder (default: split DATA_DIR)")
-    p.add_argument("--backbone", default="efficientnet_lite0", choices=list_backbones(), metavar="NAME",
-                   help="the backbone: %(choices)s (default efficientnet_lite0)")
+    p.add_argument("--backbone", default=None, choices=list_backbones(), metavar="NAME",
+                   help="the backbone: %(choices)s (default efficientnet_lite0, or the preset's)")
+    p.add_argument("--preset", default=None, choices=list_presets(),
+                   help="accuracy/speed preset: backbone, image size, recipe, epochs, lr and augmentation chosen from "
+                   "a recorded sweep (README, Presets); options given explicitly win")
     p.add_argument(
         "--weights", default="imagenet",
         help="imagenet (default) | none (random init: the full recipe) | PATH to a backbone weights file",
@@ -78,7 +82,7 @@ def _options(args):
         test_size=args.test_size, augment=args.augment, dropout=args.dropout, warmup_epochs=args.warmup_epochs,
         unfreeze=args.unfreeze, seed=args.seed, precision=args.precision,
         if_exists="overwrite" if args.overwrite else "resume" if args.resume else "error", on_bad_image=args.on_bad_image,
-        schedule=args.schedule, lr_warmup_epochs=_whole(args.lr_warmup_epochs), label_smoothing=args.label_smoothing,
+        schedule=args.schedule, preset=args.preset, lr_warmup_epochs=_whole(args.lr_warmup_epochs), label_smoothing=args.label_smoothing,
     )
 
 
