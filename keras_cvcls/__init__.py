@@ -71,6 +71,11 @@ _EXPORTS = {
     "StepLR": "keras_cvcls.training",
     "TensorBoardExtras": "keras_cvcls.training",
     "parse_lr_schedule": "keras_cvcls.training",
+    "OneCycle": "keras_cvcls.training",
+    "cosine_schedule": "keras_cvcls.training",
+    "lr_find": "keras_cvcls.training",
+    "sweep": "keras_cvcls.sweep",
+    "list_presets": "keras_cvcls.presets",
 }
 _SUBMODULES = ("augment", "cvtk", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
 __all__ = sorted(_EXPORTS)
