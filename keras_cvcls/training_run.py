@@ -603,6 +603,13 @@ class TrainingRun:
         """
         dataset = self._dataset(dataset)
         if tta:
+            from keras_cvcls.models import ImageClassifier
+
+            if not isinstance(self.model, ImageClassifier):
+                raise ValueError(
+                    "Test-time augmentation needs an ImageClassifier (its views go through the network); this run's "
+                    f"model is a {type(self.model).__name__}: evaluate without tta. Received: tta=True"
+                )
             return np.asarray(self.model.predict_scores(dataset, batch_size=batch_size, tta=True), dtype=np.float32)
         scores = self.cached_scores(dataset)
         if scores is None:

@@ -94,3 +94,20 @@ def test_suggested_rate_trains_to_at_least_the_defaults_accuracy_on_hymenoptera(
     suggested = model.fine_tune(train, validation_data=val, lr=result.suggestion, verbose=0).history["eval_accuracy"][-1]
     print(f"lr_find suggestion {result.suggestion:.3g}: accuracy {suggested:.4f}; default (3e-4) {default:.4f}")
     assert suggested >= default
+
+
+def test_lr_find_command_writes_plot_json_and_tensorboard(tmp_path, capsys):
+    import json
+
+    from keras_cvcls.cli.main import main
+
+    root = make_sample(str(tmp_path / "data"), images_per_label=5, image_size=(32, 32), seed=3)
+    out = tmp_path / "lr"
+    assert main(["lr-find", root, "--image-size", "32", "--steps", "8", "--batch-size", "8", "--out", str(out),
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["suggestion"] == pytest.approx(report["min_loss_lr"] / 10) and report["image_size"] == [32, 32]
+    assert json.loads((out / "lr_find.json").read_text())["suggestion"] == report["suggestion"]
+    assert (out / "lr_find.png").stat().st_size > 5000 and glob.glob(str(out / "logs" / "lr_find" / "events.*"))
+    assert main(["lr-find", root, "--steps", "2", "--out", str(out), "--json"]) == 2
+    assert "num_steps" in json.loads(capsys.readouterr().out)["error"]

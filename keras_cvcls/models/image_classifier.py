@@ -353,7 +353,8 @@ class ImageClassifier(keras.Model):
         See :func:`keras_cvcls.training.fine_tune.fine_tune` for the stages and the
         options (``epochs``, ``validation_data``, ``unfreeze``, ``lr``, ``lr_per_epoch``,
         ``momentum``, ``head_c``, ``batch_size``, ``augment``, ``tensorboard_logdir``,
-        ``callbacks``, ``seed``, ``verbose``).
+        ``callbacks``, ``seed``, ``verbose``, ``schedule``, ``lr_warmup_epochs``,
+        ``label_smoothing``).
 
         Example:
             >>> model = ImageClassifier(train.labels)
