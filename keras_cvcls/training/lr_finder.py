@@ -77,7 +77,8 @@ class LRFinderResult:
         ax.set_xscale("log")
         finite = [v for v in self.smoothed_losses if math.isfinite(v)]
         if finite:  # the divergence would squash the curve: show up to 1.5x the start
-            low, high = min(finite), max(finite[0], min(finite)) * 1.5
+            low = min(finite + [v for v in self.losses if math.isfinite(v)])
+            high = max(finite[0], min(finite)) * 1.5
             ax.set_ylim(low - 0.05 * (high - low + 1e-9), high)
         ax.set_xlabel("learning rate")
         ax.set_ylabel("training loss")
