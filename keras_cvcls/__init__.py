@@ -82,6 +82,11 @@ _EXPORTS = {
     "DatasetIssues": "keras_cvcls.curation",
     "find_issues": "keras_cvcls.curation",
     "suggest_labels": "keras_cvcls.curation",
+    "OneCycle": "keras_cvcls.training",
+    "cosine_schedule": "keras_cvcls.training",
+    "lr_find": "keras_cvcls.training",
+    "sweep": "keras_cvcls.sweep",
+    "list_presets": "keras_cvcls.presets",
 }
 _SUBMODULES = ("augment", "curation", "cvtk", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
 __all__ = sorted(_EXPORTS)

@@ -48,6 +48,7 @@ ON_BAD_IMAGE = ("stop", "skip")
 # The from-scratch ("full") recipe's defaults: cvtk's step learning rates.
 FULL_DEFAULTS = {"epochs": 15, "lr": "0.01x7,0.001x7,0.0001", "augment": "standard"}
 FINE_TUNE_DEFAULTS = {"epochs": 3, "lr": None, "augment": "light"}
+FULL_PEAK_LR = 0.01  # the full recipe's rate with a one-cycle or cosine schedule
 # What the run sets itself in ImageClassifier.fine_tune / fit.
 _RUN_OWNED = ("validation_data", "tensorboard_logdir")
 
@@ -391,7 +392,8 @@ class TrainingRun:
 
     def fit(
         self, *, epochs=FULL_DEFAULTS["epochs"], lr_per_epoch=FULL_DEFAULTS["lr"], momentum=0.9, batch_size=32,
-        augment=FULL_DEFAULTS["augment"], warmup_epochs=0, on_bad_image="stop", **options,
+        augment=FULL_DEFAULTS["augment"], warmup_epochs=0, on_bad_image="stop", schedule=None, lr_warmup_epochs=0,
+        label_smoothing=0.0, **options,
     ):
         """Trains with the "full" recipe: the whole network, SGD with momentum and cvtk's step learning rates.
 
@@ -403,6 +405,12 @@ class TrainingRun:
             augment: augmentation preset.
             warmup_epochs: epochs with a frozen backbone first.
             on_bad_image: ``"stop"`` or ``"skip"``, as in :meth:`fine_tune`.
+            schedule: ``"step"`` (default: ``lr_per_epoch`` exactly, per epoch), ``"one-cycle"``
+                or ``"cosine"`` (``lr_per_epoch`` then one peak rate; each training phase, the
+                frozen warm-up and the rest, runs its own schedule over its epochs).
+            lr_warmup_epochs: epochs of linear warm-up of the ``"cosine"`` schedule.
+            label_smoothing: the categorical cross-entropy's label smoothing (0: none). A
+                ``mixup`` / ``cutmix`` preset (``augment``) also trains on one-hot labels.
             **options: other :meth:`ImageClassifier.fit` options for a dataset (``cache``,
                 ``verbose``, ``callbacks``, ...).
 
@@ -411,24 +419,43 @@ class TrainingRun:
         """
         import keras
 
+        from keras_cvcls.augment.label_mixing import get_label_mixing
         from keras_cvcls.training import StepLR
+        from keras_cvcls.training.auto_compile import auto_compile_arguments
+        from keras_cvcls.training.fine_tune import resolve_schedule
+        from keras_cvcls.training.schedules import make_schedule
 
+        schedule = resolve_schedule(schedule if schedule is not None else "step", lr_per_epoch)
+        one_hot = get_label_mixing(augment) is not None or bool(label_smoothing)
+        auto_compile_arguments(label_smoothing=label_smoothing)  # checks it before any work
         if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < epochs:
             raise ValueError(f"warmup_epochs must be an int in [0, epochs). Received: warmup_epochs={warmup_epochs!r}")
         recorded = dict(
             epochs=epochs, lr_per_epoch=lr_per_epoch, momentum=momentum, batch_size=batch_size, augment=augment,
             warmup_epochs=warmup_epochs, **options,
         )
+        if schedule != "step" or lr_warmup_epochs or label_smoothing:  # recorded only when used (older runs resume)
+            recorded.update(schedule=schedule, lr_warmup_epochs=lr_warmup_epochs, label_smoothing=label_smoothing)
         model = self.model
+        steps_per_epoch = -(-len(self.split[0]) // batch_size)
 
         def train(progress):
             # SGD with cvtk's per-epoch rates; a frozen-backbone warm-up needs a compile (and a fit) of its own.
             run_options = self._train_options(dict(batch_size=batch_size, augment=augment, **options))
-            callbacks = [StepLR(lr_per_epoch), *(run_options.pop("callbacks", None) or [])]
+            callbacks = [*(run_options.pop("callbacks", None) or [])]
+            if schedule == "step":
+                callbacks.insert(0, StepLR(lr_per_epoch))
             phases = [(True, 0, warmup_epochs), (False, warmup_epochs, epochs)]
             for index, (frozen, first, last) in enumerate(phase for phase in phases if phase[2] > phase[1]):
                 model.backbone.trainable = not frozen
-                model.compile(optimizer=keras.optimizers.SGD(momentum=momentum))
+                learning_rate, _ = make_schedule(
+                    schedule, lr_per_epoch, epochs=last - first, steps_per_epoch=steps_per_epoch,
+                    warmup_epochs=min(lr_warmup_epochs, max(0, last - first - 1)),
+                )
+                model.compile(**auto_compile_arguments(
+                    optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
+                    one_hot=one_hot, label_smoothing=label_smoothing,
+                ))
                 model.fit(
                     self.split[0], initial_epoch=first, epochs=last,
                     callbacks=[*callbacks, *self._backup_callbacks(progress, index)], **run_options,
@@ -568,7 +595,7 @@ class TrainingRun:
             return None
         return np.stack([rows[p] for p in paths]) if paths else np.zeros((0, len(self.labels)), np.float32)
 
-    def scores(self, dataset=None, *, batch_size=32):
+    def scores(self, dataset=None, *, batch_size=32, tta=False):
         """Class probabilities of the run's model for every image of a dataset, in dataset order.
 
         Scores of the saved model are cached in ``RUN_DIR/scores.npz`` by image path and
@@ -578,11 +605,21 @@ class TrainingRun:
             dataset: a :class:`~keras_cvcls.data.ClassificationDataset` or a data folder;
                 default: the test split.
             batch_size: batch size for scoring.
+            tta: test-time augmentation (flips and crops averaged; never cached).
 
         Returns:
             A float32 array ``[len(dataset), len(labels)]``.
         """
         dataset = self._dataset(dataset)
+        if tta:
+            from keras_cvcls.models import ImageClassifier
+
+            if not isinstance(self.model, ImageClassifier):
+                raise ValueError(
+                    "Test-time augmentation needs an ImageClassifier (its views go through the network); this run's "
+                    f"model is a {type(self.model).__name__}: evaluate without tta. Received: tta=True"
+                )
+            return np.asarray(self.model.predict_scores(dataset, batch_size=batch_size, tta=True), dtype=np.float32)
         scores = self.cached_scores(dataset)
         if scores is None:
             scores = np.asarray(self.model.predict_scores(dataset, batch_size=batch_size), dtype=np.float32)
@@ -590,7 +627,7 @@ class TrainingRun:
                 write_cached_scores(self.run_dir, [r.path for r in dataset.images], self.labels, scores)
         return scores
 
-    def evaluate(self, dataset=None, *, batch_size=32, report=None):
+    def evaluate(self, dataset=None, *, batch_size=32, report=None, tta=False):
         """Evaluates the run's model; optionally writes the HTML report with the training curve.
 
         Args:
@@ -598,6 +635,8 @@ class TrainingRun:
                 default: the test split. Its labels must be among the model's.
             batch_size: batch size for scoring.
             report: path of an HTML report to write, or None.
+            tta: score with test-time augmentation (:meth:`ImageClassifier.predict_scores`'s
+                ``tta``: flips and crops averaged, 4x the scoring time).
 
         Returns:
             A :class:`~keras_cvcls.evaluation.ClassificationEvaluation` (a
@@ -616,14 +655,14 @@ class TrainingRun:
         dataset = self._dataset(dataset).with_labels(labels)
         if self.multi_label:
             evaluation = MultiLabelEvaluation.from_scores(
-                [r.label for r in dataset.images], self.scores(dataset, batch_size=batch_size), labels,
+                [r.label for r in dataset.images], self.scores(dataset, batch_size=batch_size, tta=tta), labels,
                 thresholds=self.model.thresholds, paths=[r.path for r in dataset.images],
             )
             if report:
                 self.write_report(evaluation, report)
             return evaluation
         evaluation = ClassificationEvaluation.from_scores(
-            [r.label for r in dataset.images], self.scores(dataset, batch_size=batch_size), labels,
+            [r.label for r in dataset.images], self.scores(dataset, batch_size=batch_size, tta=tta), labels,
             paths=[r.path for r in dataset.images],
             train_paths=[r.path for r in self.split[0].images],  # warns when test images duplicate training ones
         )
@@ -650,7 +689,7 @@ def train_run(
     out,
     *,
     val_dir=None,
-    backbone="efficientnet_lite0",
+    backbone=None,
     weights="imagenet",
     image_size=None,
     recipe=None,
@@ -670,6 +709,10 @@ def train_run(
     log=print,
     multi_label=False,
     separator=" ",
+    schedule=None,
+    lr_warmup_epochs=0,
+    label_smoothing=0.0,
+    preset=None,
 ):
     """Trains a classifier on a folder dataset and writes a run folder, in one call (``keras-cvcls train``).
 
@@ -683,7 +726,7 @@ def train_run(
         out: the run folder to write.
         val_dir: a separate validation folder (same labels); default: a stratified
             ``test_size`` split of ``data_dir``.
-        backbone: a registry name.
+        backbone: a registry name; default ``"efficientnet_lite0"`` (or the preset's).
         weights: ``"imagenet"``, ``None`` or a weights file path.
         image_size: input size; default the backbone's transfer size.
         recipe: ``"fine-tune"`` or ``"full"``; default by ``weights``.
@@ -711,6 +754,14 @@ def train_run(
             see :meth:`TrainingRun.create`. The thresholds are tuned on the test split
             (F1) after training and saved with the model.
         separator: what joins label names in the CSV (default a space).
+        schedule: ``"step"`` (``lr`` exactly per epoch; the default with a per-epoch ``lr``),
+            ``"one-cycle"`` or ``"cosine"`` (``lr`` is then one peak rate; default 3e-4 for
+            fine-tune, 0.01 for full); None: the recipe's (cosine for fine-tune, step for full).
+        lr_warmup_epochs: epochs of linear warm-up of the cosine schedule.
+        label_smoothing: label smoothing of the cross-entropy (0: none).
+        preset: ``"fast"``, ``"balanced"`` or ``"accurate"`` (see :mod:`keras_cvcls.presets`): the
+            backbone, size, recipe, epochs, learning rate and augmentation of the preset, for
+            each of those arguments left at its default (``None``, or ``"auto"`` for ``augment``).
 
     Returns:
         A JSON-able dict: ``history``, ``eval_accuracy``, ``train_seconds`` (of this call's
@@ -725,6 +776,17 @@ def train_run(
     Example:
         >>> train_run("photos/", "runs/1")["eval_accuracy"]
     """
+    if preset is not None:
+        from keras_cvcls.presets import get_preset
+
+        chosen = get_preset(preset)
+        backbone = chosen["backbone"] if backbone is None else backbone
+        image_size = chosen["image_size"] if image_size is None else image_size
+        recipe = chosen["recipe"] if recipe is None else recipe
+        epochs = chosen["epochs"] if epochs is None else epochs
+        lr = chosen["lr"] if lr is None else lr
+        augment = chosen["augment"] if augment == "auto" else augment
+    backbone = "efficientnet_lite0" if backbone is None else backbone
     if recipe is None:
         recipe = "full" if weights is None else "fine-tune"
     if recipe not in RECIPES:
@@ -736,6 +798,8 @@ def train_run(
         )
     defaults = FULL_DEFAULTS if recipe == "full" else FINE_TUNE_DEFAULTS
     epochs = defaults["epochs"] if epochs is None else epochs
+    if lr is None and recipe == "full" and schedule in ("one-cycle", "cosine"):
+        lr = [FULL_PEAK_LR]  # one peak rate: the step list's first
     lr = defaults["lr"] if lr is None else lr
     augment = defaults["augment"] if augment == "auto" else augment
     _check_choice("if_exists", if_exists, IF_EXISTS)
@@ -749,6 +813,11 @@ def train_run(
         training["unfreeze"] = unfreeze
     else:
         training["warmup_epochs"] = warmup_epochs
+    # Recorded only when not the default, so runs made before these options resume as they were made.
+    for key, value, default in (("schedule", schedule, None), ("lr_warmup_epochs", lr_warmup_epochs, 0),
+                                ("label_smoothing", label_smoothing, 0.0)):
+        if value != default:
+            training[key] = value
 
     if if_exists == "resume" and target_state(out) == "run" and not is_resumable(partial_dir(out)):
         run = TrainingRun.load(out)

@@ -19,6 +19,15 @@ of options, each mapping onto one Keras layer, overridable by keyword:
 * ``brightness``: ``RandomBrightness`` factor; a random fraction in [-f, f] of 255 added.
 * ``fill_mode``: how rotation, zoom and translation fill the border:
   ``"reflect"`` (default), ``"wrap"``, ``"constant"`` (black) or ``"nearest"``.
+* ``mixup``: ``keras.layers.MixUp`` alpha (pairs of images blended, their one-hot labels
+  with the same weights), or None (off).
+* ``cutmix``: ``keras.layers.CutMix`` factor (a patch of another image pasted in, labels
+  weighted by area), or None (off). At most one of ``mixup`` and ``cutmix``.
+
+``mixup`` and ``cutmix`` mix labels as well as images, so they are not among the layers of
+``get_augmentation`` (which sees images only): the recipes (``fine_tune``, the full recipe,
+``ImageClassifier.fit`` with a categorical loss) apply them to whole batches with one-hot labels
+(:mod:`keras_cvcls.augment.label_mixing`).
 
 Factors are a number ``f`` (meaning ``(-f, f)``) or a ``(low, high)`` pair, as the
 Keras layers take them; 0 or None leaves the layer out. Colour layers use
@@ -32,7 +41,7 @@ from keras_cvcls.references import is_reference
 
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 _FILL_MODES = ("reflect", "wrap", "constant", "nearest")
-OPTIONS = ("flip", "rotation", "zoom", "translation", "contrast", "brightness", "fill_mode")
+OPTIONS = ("flip", "rotation", "zoom", "translation", "contrast", "brightness", "fill_mode", "mixup", "cutmix")
 
 _OFF = {
     "flip": None,
@@ -42,6 +51,8 @@ _OFF = {
     "contrast": None,
     "brightness": None,
     "fill_mode": "reflect",
+    "mixup": None,
+    "cutmix": None,
 }
 
 # The recommended preset for training from scratch; None (no augmentation) is the default everywhere.
@@ -161,6 +172,18 @@ def check_augmentation_options(options):
         raise ValueError(f"fill_mode must be one of {_FILL_MODES}. Received: fill_mode={config['fill_mode']!r}")
     for key in ("rotation", "zoom", "translation", "contrast", "brightness"):
         config[key] = _check_factor(key, config[key])
+    for key in ("mixup", "cutmix"):
+        value = config[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+                                  or (key == "cutmix" and value > 1)):
+            bound = "in (0, 1]" if key == "cutmix" else "> 0"
+            raise ValueError(f"{key} must be None or a number {bound}. Received: {key}={value!r}")
+        config[key] = None if value is None else float(value)
+    if config["mixup"] and config["cutmix"]:
+        raise ValueError(
+            "Give at most one of mixup and cutmix (each mixes pairs of images and their labels). "
+            f"Received: mixup={config['mixup']!r}, cutmix={config['cutmix']!r}"
+        )
     return config
 
 
@@ -173,8 +196,8 @@ def get_augmentation_config(name=None, **overrides):
 
     Returns:
         A dict with every option: ``flip``, ``rotation``, ``zoom``,
-        ``translation``, ``contrast``, ``brightness`` and ``fill_mode``
-        (None for a layer left out).
+        ``translation``, ``contrast``, ``brightness``, ``fill_mode``, ``mixup`` and
+        ``cutmix`` (None for a layer left out).
 
     Raises:
         ValueError: For an unknown preset, a preset made by a builder (it has no options),

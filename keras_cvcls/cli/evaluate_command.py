@@ -18,21 +18,30 @@ def register(commands):
     p.add_argument("--data", metavar="DIR", help="evaluate on this folder dataset instead of the run's test split")
     p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average each image's scores over flips and central crops (4x the time)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_evaluate)
 
 
 def _evaluate(args):
+    from keras_cvcls.cli.errors import UsageError
     from keras_cvcls.models.edge_classifier import is_edge_model_path
     from keras_cvcls.training_run import TrainingRun
 
     if is_edge_model_path(args.run_dir):
         from keras_cvcls.cli.edge_commands import evaluate_edge
 
+        if args.tta:
+            raise UsageError(
+                "--tta averages views in Keras; an exported MODEL.tflite / MODEL.onnx is scored as exported. "
+                f"Evaluate the training run with --tta instead. Received: {args.run_dir!r} with --tta"
+            )
         metrics = evaluate_edge(args).to_dict()
     else:
         run = TrainingRun.load(args.run_dir)
-        metrics = run.evaluate(args.data, batch_size=args.batch_size, report=args.report).to_dict()
+        metrics = run.evaluate(args.data, batch_size=args.batch_size, report=args.report, tta=args.tta).to_dict()
+    metrics["tta"] = args.tta
     if args.json:
         json.dump(metrics, sys.stdout, ensure_ascii=False)
         print()

@@ -37,6 +37,7 @@ def _build_parser():
     from keras_cvcls.cli import (
         dataset_commands, demo_command, evaluate_command, predict_command, serving_commands, train_command, ui_command,
     )
+    from keras_cvcls.cli import lr_find_command, sweep_command
 
     parser = _Parser(
         prog="keras-cvcls",
@@ -52,6 +53,8 @@ def _build_parser():
     serving_commands.register(commands)
     ui_command.register(commands)
     demo_command.register(commands)
+    lr_find_command.register(commands)
+    sweep_command.register(commands)
     return parser
 
 

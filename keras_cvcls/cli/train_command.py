@@ -7,6 +7,7 @@ import sys
 from keras_cvcls.augment.augmentation_registry import list_augmentations
 from keras_cvcls.cli.errors import EXIT_FAILED, report_error
 from keras_cvcls.models.backbone_registry import list_backbones
+from keras_cvcls.presets import list_presets
 
 
 def register(commands):
@@ -22,8 +23,11 @@ def register(commands):
     )
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--val", default=None, metavar="VAL_DIR", help="a separate validation folder (default: split DATA_DIR)")
-    p.add_argument("--backbone", default="efficientnet_lite0", choices=list_backbones(), metavar="NAME",
-                   help="the backbone: %(choices)s (default efficientnet_lite0)")
+    p.add_argument("--backbone", default=None, choices=list_backbones(), metavar="NAME",
+                   help="the backbone: %(choices)s (default efficientnet_lite0, or the preset's)")
+    p.add_argument("--preset", default=None, choices=list_presets(),
+                   help="accuracy/speed preset: backbone, image size, recipe, epochs, lr and augmentation chosen from "
+                   "a recorded sweep (README, Presets); options given explicitly win")
     p.add_argument(
         "--weights", default="imagenet",
         help="imagenet (default) | none (random init: the full recipe) | PATH to a backbone weights file",
@@ -36,6 +40,12 @@ def register(commands):
     p.add_argument("--lr", default=None,
                    help="learning rate per epoch, exact, e.g. 0.05x7,0.005x7,0.0005 (default: cosine from 3e-4 for "
                    "fine-tune, 0.01x7,0.001x7,0.0001 for full)")
+    p.add_argument("--schedule", choices=["step", "one-cycle", "cosine"], default=None,
+                   help="learning-rate schedule: step (--lr per epoch, exact), one-cycle or cosine (--lr is then one "
+                   "peak rate); default: step with a per-epoch --lr list, else the recipe's (cosine for fine-tune, "
+                   "step for full)")
+    p.add_argument("--lr-warmup-epochs", type=float, default=0, help="cosine schedule: epochs of linear warm-up")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the cross-entropy (0: none)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--test-size", type=float, default=0.34)
     p.add_argument("--unfreeze", choices=["top", "all", "none"], default="top", help="fine-tune: what to unfreeze after the head")
@@ -77,8 +87,13 @@ def _options(args):
         test_size=args.test_size, augment=args.augment, dropout=args.dropout, warmup_epochs=args.warmup_epochs,
         unfreeze=args.unfreeze, seed=args.seed, precision=args.precision,
         if_exists="overwrite" if args.overwrite else "resume" if args.resume else "error", on_bad_image=args.on_bad_image,
+        schedule=args.schedule, preset=args.preset, lr_warmup_epochs=_whole(args.lr_warmup_epochs), label_smoothing=args.label_smoothing,
         **({"multi_label": True, "separator": args.separator} if args.multi_label else {}),
     )
+
+
+def _whole(value):
+    return int(value) if float(value).is_integer() else value
 
 
 def _train(args):

@@ -305,7 +305,7 @@ class ImageClassifier(keras.Model):
 
         return make_pipeline(dataset, image_size=self.image_size, resize_mode=self.resize_mode, batch_size=batch_size, **kwargs)
 
-    def predict_scores(self, data, batch_size=32, verbose=0, *, allow_private_addresses=None):
+    def predict_scores(self, data, batch_size=32, verbose=0, *, allow_private_addresses=None, tta=False):
         """Class probabilities ``[N, C]``: every image of a dataset, in dataset order, or raw images.
 
         Args:
@@ -314,6 +314,8 @@ class ImageClassifier(keras.Model):
             batch_size: images per forward pass.
             verbose: Keras ``predict`` verbosity.
             allow_private_addresses: as for :meth:`predict_images`.
+            tta: test-time augmentation: average the probabilities of each image's flipped and
+                cropped views (see :mod:`keras_cvcls.models.test_time_augmentation`; 4x the cost).
 
         Returns:
             A float32 array ``[N, len(labels)]``.
@@ -322,7 +324,13 @@ class ImageClassifier(keras.Model):
             >>> model.predict_scores(test_set).shape
             (len(test_set), 2)
         """
+        if not isinstance(tta, bool):
+            raise ValueError(f"tta must be True or False. Received: tta={tta!r}")
         model = self.inference_model()
+        if tta:
+            from keras_cvcls.models.test_time_augmentation import tta_model
+
+            model = tta_model(model)
         scores = predict_on(model, data, self.image_size, self.resize_mode, batch_size=batch_size, verbose=verbose,
                             allow_private_addresses=allow_private_addresses)
         return np.asarray(scores, dtype="float32")
@@ -344,7 +352,7 @@ class ImageClassifier(keras.Model):
             return self._folding.model
         return self._folding.refresh()
 
-    def predict_images(self, images, *, batch_size=32, allow_private_addresses=None):
+    def predict_images(self, images, *, batch_size=32, allow_private_addresses=None, tta=False):
         """Class probabilities ``[N, C]`` for raw images, with the training and serving preprocessing.
 
         Args:
@@ -355,6 +363,8 @@ class ImageClassifier(keras.Model):
             allow_private_addresses: also fetch URLs on loopback, private and link-local
                 addresses, i.e. your own network (None: ``$KERAS_CVCLS_ALLOW_PRIVATE_ADDRESSES``,
                 else False: such URLs are refused, redirects included).
+            tta: test-time augmentation: the probabilities averaged over each image, its mirror
+                image, its central crop and the crop's mirror image (4 forward passes per image).
 
         Returns:
             A float32 array ``[len(images), len(labels)]``.
@@ -367,7 +377,7 @@ class ImageClassifier(keras.Model):
             >>> model.predict_images("cat.jpg").shape
             (1, 2)
         """
-        return self.predict_scores(images, batch_size=batch_size, allow_private_addresses=allow_private_addresses)
+        return self.predict_scores(images, batch_size=batch_size, allow_private_addresses=allow_private_addresses, tta=tta)
 
     def classify(self, images, *, batch_size=32, allow_private_addresses=None):
         """Results for raw images: the top ``label``, the ``scores`` and the ``labels``.
@@ -447,7 +457,8 @@ class ImageClassifier(keras.Model):
         See :func:`keras_cvcls.training.fine_tune.fine_tune` for the stages and the
         options (``epochs``, ``validation_data``, ``unfreeze``, ``lr``, ``lr_per_epoch``,
         ``momentum``, ``head_c``, ``batch_size``, ``augment``, ``tensorboard_logdir``,
-        ``callbacks``, ``seed``, ``verbose``).
+        ``callbacks``, ``seed``, ``verbose``, ``schedule``, ``lr_warmup_epochs``,
+        ``label_smoothing``).
 
         Example:
             >>> model = ImageClassifier(train.labels)

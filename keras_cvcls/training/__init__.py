@@ -15,10 +15,18 @@ Example:
 
 from keras_cvcls.training.auto_compile import auto_compile_arguments
 from keras_cvcls.training.eval_history import EvalHistory, evaluate_accuracy
+from keras_cvcls.training.lr_finder import LRFinderResult, lr_find
+from keras_cvcls.training.schedules import SCHEDULES, OneCycle, cosine_schedule, make_schedule
 from keras_cvcls.training.step_lr import StepLR, current_learning_rate, parse_lr_schedule, step_lr_schedule
 from keras_cvcls.training.tensorboard_extras import TensorBoardExtras, image_grid
 
 __all__ = [
+    "LRFinderResult",
+    "lr_find",
+    "SCHEDULES",
+    "OneCycle",
+    "cosine_schedule",
+    "make_schedule",
     "EvalHistory",
     "StepLR",
     "TensorBoardExtras",

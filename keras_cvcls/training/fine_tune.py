@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_cvcls.augment.label_mixing import get_label_mixing, mix_batches, one_hot_batches
 from keras_cvcls.training.auto_compile import auto_compile_arguments
 from keras_cvcls.training.eval_history import EvalHistory
 from keras_cvcls.training.fit_dataset import _resolve_augment, check_dataset_labels, fits_in_cache, validation_split
@@ -186,11 +187,31 @@ def _head_accuracy(model, learner, features, labels):
     return float(np.mean(((features @ kernel + bias) >= 0) == (np.asarray(labels) >= 0.5)))
 
 
-def _optimizer(lr, momentum, epochs, steps_per_epoch, lr_per_epoch):
-    if lr_per_epoch is not None:
-        return keras.optimizers.SGD(learning_rate=lr_per_epoch[0], momentum=momentum)
-    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * steps_per_epoch))
-    return keras.optimizers.SGD(learning_rate=schedule, momentum=momentum)
+def _optimizer(lr, momentum, epochs, steps_per_epoch, lr_per_epoch, schedule, lr_warmup_epochs):
+    """SGD with the schedule's learning rate; and the per-epoch list for StepLR (step schedule) or None."""
+    from keras_cvcls.training.schedules import make_schedule
+
+    learning_rate, rates = make_schedule(
+        schedule, lr_per_epoch if lr_per_epoch is not None else lr, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        warmup_epochs=lr_warmup_epochs,
+    )
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum), rates
+
+
+def resolve_schedule(schedule, lr_per_epoch):
+    """``schedule=None`` means ``"step"`` with a per-epoch list and ``"cosine"`` without one."""
+    if schedule is None:
+        return "step" if lr_per_epoch is not None else "cosine"
+    from keras_cvcls.training.schedules import SCHEDULES
+
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES} or None. Received: schedule={schedule!r}")
+    if schedule == "step" and lr_per_epoch is None:
+        raise ValueError(
+            "The step schedule needs the per-epoch rates: give lr_per_epoch (--lr 0.001x2,0.0001). "
+            "Received: schedule='step', lr_per_epoch=None"
+        )
+    return schedule
 
 
 def fine_tune(
@@ -212,6 +233,9 @@ def fine_tune(
     verbose="auto",
     threshold_objective="f1",
     target_precision=None,
+    schedule=None,
+    lr_warmup_epochs=0,
+    label_smoothing=0.0,
 ):
     """Transfer learning from a pretrained backbone in one call: the recipe (``ImageClassifier.fine_tune``).
 
@@ -236,12 +260,15 @@ def fine_tune(
         unfreeze: ``"top"``, ``"all"`` or ``"none"``.
         lr: peak learning rate of the unfrozen stage (SGD with momentum, cosine decay).
         lr_per_epoch: cvtk's per-epoch learning rates for the unfrozen stage instead of
-            the cosine (a list, or a string like ``"0.001x2,0.0001"``); exact per epoch.
+            the cosine (a list, or a string like ``"0.001x2,0.0001"``); exact per epoch. With
+            ``schedule="one-cycle"`` or ``"cosine"`` a single rate here is the peak (as ``lr``).
         momentum: SGD momentum.
         head_c: inverse L2 strength of the head's logistic regression.
         batch_size: minibatch size.
         augment: augmentation preset for ``unfreeze="all"`` (see
-            :func:`~keras_cvcls.augment.list_augmentations`), a layer, or ``None``.
+            :func:`~keras_cvcls.augment.list_augmentations`), a layer, or ``None``. A preset's
+            ``mixup`` / ``cutmix`` option applies in every mode: to the images with
+            ``unfreeze="all"``, to the cached activations with ``"top"``.
         tensorboard_logdir: folder for TensorBoard logs of the unfrozen stage.
         callbacks: extra Keras callbacks for the unfrozen stage.
         seed: seed for shuffling, dropout and the head's solver.
@@ -252,6 +279,12 @@ def fine_tune(
             :meth:`ImageClassifier.tune_thresholds`; ``None`` keeps the model's thresholds.
             Without validation data the thresholds stay as they are (0.5 by default).
         target_precision: for ``threshold_objective="precision"``.
+        schedule: learning rates of the unfrozen stage: ``"cosine"`` (default without
+            ``lr_per_epoch``: cosine decay from ``lr``), ``"one-cycle"`` (peak ``lr``, see
+            :class:`~keras_cvcls.training.OneCycle`) or ``"step"`` (default with
+            ``lr_per_epoch``: exactly those rates per epoch).
+        lr_warmup_epochs: epochs of linear warm-up of the ``"cosine"`` schedule (fractions allowed).
+        label_smoothing: the categorical cross-entropy's label smoothing (0: none).
 
     Returns:
         The :class:`~keras_cvcls.training.EvalHistory` (also ``model.eval_history``):
@@ -276,6 +309,17 @@ def fine_tune(
         )
     if lr_per_epoch is not None:
         lr_per_epoch = check_lr_per_epoch(lr_per_epoch)
+    schedule = resolve_schedule(schedule, lr_per_epoch)
+    auto_compile_arguments(label_smoothing=label_smoothing)  # checks it before any work
+    mixer = get_label_mixing(augment, seed=seed)
+    multi_label = bool(getattr(model, "multi_label", False))
+    if multi_label and mixer is not None:
+        raise ValueError(
+            "MixUp and CutMix mix one label per image; a multi-label model's labels are sets. Choose an augmentation "
+            f"without mixup/cutmix. Received: augment={augment!r} with multi_label=True"
+        )
+    # Label smoothing of a multi-label model is the binary cross-entropy's own: its labels stay multi-hot.
+    one_hot = bool(mixer is not None or label_smoothing) and not multi_label
     if validation_data is not None and not isinstance(validation_data, ClassificationDataset):
         raise ValueError(
             "validation_data must be a ClassificationDataset (or None). "
@@ -350,13 +394,17 @@ def fine_tune(
             [layer for layer in model.backbone.layers if isinstance(layer, keras.layers.BatchNormalization)], False
         )
         steps = -(-len(train_set) // batch_size)
+        if one_hot:  # MixUp / CutMix batches, or label smoothing: categorical loss on one-hot labels
+            train = mix_batches(train, mixer, len(model.labels))
+            val = one_hot_batches(val, len(model.labels)) if val is not None else None
         # The recipe owns its optimizer; the loss and metrics are ImageClassifier.compile's "auto".
+        optimizer, step_rates = _optimizer(lr, momentum, epochs, steps, lr_per_epoch, schedule, lr_warmup_epochs)
         fit_model.compile(**auto_compile_arguments(
-            optimizer=_optimizer(lr, momentum, epochs, steps, lr_per_epoch),
+            optimizer=optimizer, one_hot=one_hot, label_smoothing=label_smoothing,
             multi_label_labels=model.labels if getattr(model, "multi_label", False) else None,
         ))
         history_cb, keras_val = validation_split(fit_model, val)
-        ours = [cb for cb in (StepLR(lr_per_epoch) if lr_per_epoch else None, history_cb) if cb is not None]
+        ours = [cb for cb in (StepLR(step_rates) if step_rates else None, history_cb) if cb is not None]
         if tensorboard_logdir:
             from keras_cvcls.training import TensorBoardExtras
 
@@ -374,7 +422,9 @@ def fine_tune(
             _set_trainable(restore, True)
         record["unfreeze"] = {
             "mode": unfreeze, "cached_activations": unfreeze == "top" and use_cache, "epochs": epochs,
-            "lr": lr_per_epoch or lr, "momentum": momentum,
+            "lr": lr_per_epoch or lr, "momentum": momentum, "schedule": schedule,
+            "lr_warmup_epochs": lr_warmup_epochs, "label_smoothing": label_smoothing,
+            "mixing": None if mixer is None else type(mixer).__name__,
         }
 
     # The head stage is the first entry of the curves (its eval accuracy, before unfreezing).

@@ -57,7 +57,10 @@ def fits_in_cache(dataset, image_size):
 
 
 def _resolve_augment(augment, seed):
-    if augment is None or augment == "none":
+    """The image augmentation of ``augment`` (a MixUp / CutMix layer mixes labels too: it has none)."""
+    from keras_cvcls.augment.label_mixing import MIXING_LAYERS
+
+    if augment is None or augment == "none" or type(augment).__name__ in MIXING_LAYERS:
         return None
     if isinstance(augment, str):
         from keras_cvcls.augment import get_augmentation
@@ -113,6 +116,12 @@ def validation_split(model, val):
     return EvalHistory(val), None
 
 
+def _categorical_loss(model):
+    """Whether the compiled loss takes one-hot labels (``CategoricalCrossentropy``)."""
+    loss = getattr(model, "loss", None)
+    return isinstance(loss, keras.losses.CategoricalCrossentropy) or loss == "categorical_crossentropy"
+
+
 def _learning_rate_record(model, callbacks):
     """What ``training_config`` records of the optimizer: its type, first rate, and a StepLR's rates."""
     from keras_cvcls.training.step_lr import StepLR, current_learning_rate
@@ -152,6 +161,7 @@ def fit_dataset(
         epochs; it is there from the start of the fit, growing epoch by epoch) and
         ``model.train_images_per_s`` the training throughput.
     """
+    from keras_cvcls.augment.label_mixing import get_label_mixing, mix_batches, one_hot_batches
     from keras_cvcls.data.classification_dataset import ClassificationDataset
     from keras_cvcls.training import TensorBoardExtras
 
@@ -170,11 +180,23 @@ def fit_dataset(
     if cache is None:
         cache = fits_in_cache(train_set, model.image_size)
     train = model.pipeline(train_set, batch_size=batch_size, shuffle=True, seed=seed, cache=cache, augment=augmenter)
+    one_hot = _categorical_loss(model)
+    mixer = get_label_mixing(augment, seed=seed)
+    if mixer is not None and not one_hot:
+        raise ValueError(
+            f"The augmentation {augment!r} mixes labels ({type(mixer).__name__}), which needs a categorical loss on "
+            "one-hot labels: compile(**auto_compile_arguments(one_hot=True)) (or loss=CategoricalCrossentropy()) "
+            f"first. Received: loss={model.loss!r}"
+        )
+    if one_hot:  # the pipelines' label ids, one-hot (and mixed) for the categorical loss
+        train = mix_batches(train, mixer, len(model.labels))
     val = validation_data
     if isinstance(validation_data, ClassificationDataset):
         check_dataset_labels(model, validation_data)
         val_cache = fits_in_cache(validation_data, model.image_size) if cache is not False else False
         val = model.pipeline(validation_data, batch_size=batch_size, cache=val_cache)
+        if one_hot:
+            val = one_hot_batches(val, len(model.labels))
 
     meter = ThroughputMeter(batch_size)
     eval_history, keras_val = validation_split(model, val)
