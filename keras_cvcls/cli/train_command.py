@@ -57,6 +57,11 @@ def register(commands):
     p.add_argument("--on-bad-image", choices=["stop", "skip"], default="stop",
                    help="an image that went bad after its check, during training: stop (default; name it, then "
                    "--resume once it is fixed) or skip it with a warning")
+    p.add_argument("--distribute", choices=["none", "mirrored", "multi-worker"], default="none",
+                   help="none (default); mirrored: every local GPU; multi-worker: MultiWorkerMirroredStrategy from "
+                   "TF_CONFIG (or a Kubernetes Indexed Job's JOB_COMPLETION_INDEX), the full recipe, every worker "
+                   "running this same command. --batch-size is then per replica and learning rates are multiplied "
+                   "by the number of replicas; only the chief (worker 0) writes RUN_DIR, which must be shared")
     p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     p.set_defaults(run=_train)
 
@@ -72,6 +77,7 @@ def _options(args):
         test_size=args.test_size, augment=args.augment, dropout=args.dropout, warmup_epochs=args.warmup_epochs,
         unfreeze=args.unfreeze, seed=args.seed, precision=args.precision,
         if_exists="overwrite" if args.overwrite else "resume" if args.resume else "error", on_bad_image=args.on_bad_image,
+        distribute=args.distribute,
     )
 
 

@@ -20,6 +20,8 @@ def make_pipeline(
     drop_remainder=False,
     repeat=False,
     num_parallel_calls=tf.data.AUTOTUNE,
+    shard=None,
+    limit=None,
 ):
     """Builds a batched ``tf.data.Dataset`` of ``(images, label_ids)`` (of images, unlabelled).
 
@@ -47,6 +49,11 @@ def make_pipeline(
         drop_remainder: drop the last, smaller batch.
         repeat: repeat forever (for ``steps_per_epoch`` training).
         num_parallel_calls: parallelism of decoding.
+        shard: ``(num_shards, index)``: keep images ``index, index + num_shards, ...`` of the
+            (shuffled) order, as one worker of a multi-worker training does. Every worker
+            shuffles with the same seed, so the shards split one order.
+        limit: use only the first ``limit`` images of the (shuffled) order, before sharding
+            (a multi-worker training leaves out the last incomplete global batch).
 
     Returns:
         A ``tf.data.Dataset`` yielding ``(float32 [B, H, W, 3], int32 [B])``; for an
@@ -77,6 +84,8 @@ def make_pipeline(
     if shuffle and not cache:
         # Shuffling file names before decoding costs nothing and needs no image buffer.
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if not cache:
+        ds = _limit_and_shard(ds, limit, shard)
 
     # The EXIF step costs ~20% of decoding; leave it out of the graph when no image needs it.
     any_rotated = any(r.orientation != 1 for r in images)
@@ -105,6 +114,7 @@ def make_pipeline(
         ds = ds.cache(cache if isinstance(cache, str) else "")
         if shuffle:
             ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        ds = _limit_and_shard(ds, limit, shard)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls)
@@ -115,6 +125,16 @@ def make_pipeline(
     if normalizer is not None:
         ds = ds.map(_on_images(normalizer), num_parallel_calls=num_parallel_calls)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _limit_and_shard(ds, limit, shard):
+    if limit is not None:
+        ds = ds.take(limit)
+    if shard is not None:
+        num_shards, index = shard
+        if num_shards > 1:
+            ds = ds.shard(num_shards, index)
+    return ds
 
 
 def _on_images(fn):
