@@ -57,6 +57,16 @@ def _finite_or_none(values):
     return [float(v) if v is not None and math.isfinite(v) else None for v in values]
 
 
+def open_dataset(path):
+    """The dataset of a data folder: one subfolder per label, or TFRecords (``keras-cvcls dataset to-tfrecord``)."""
+    from keras_cvcls.data import ClassificationDataset
+    from keras_cvcls.data.tfrecords import is_tfrecord_dir, read_tfrecords
+
+    if is_tfrecord_dir(path):
+        return read_tfrecords(path)
+    return ClassificationDataset.from_directory(path)
+
+
 def _check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}. Received: {name}={value!r}")
@@ -180,7 +190,7 @@ class TrainingRun:
             run._history_loaded, run.resumed = True, True
             return run
 
-        dataset = ClassificationDataset.from_directory(data_dir)
+        dataset = open_dataset(data_dir)
         if len(dataset.labels) < 2:
             raise ValueError(
                 f"Training needs images of at least two labels (one subfolder per label), and {data_dir} has "
@@ -188,7 +198,7 @@ class TrainingRun:
                 f"Received: labels={dataset.labels!r} ({len(dataset)} images)"
             )
         if val_dir is not None:
-            train, test = dataset, ClassificationDataset.from_directory(val_dir).with_labels(dataset.labels)
+            train, test = dataset, open_dataset(val_dir).with_labels(dataset.labels)
         else:
             train, test = dataset.split(train_size=1 - test_size, seed=seed)
         # The model first: a backbone that cannot be built leaves no run folder behind. Its random
@@ -316,11 +326,11 @@ class TrainingRun:
         if self._split is None:
             from keras_cvcls.data import ClassificationDataset
 
-            dataset = ClassificationDataset.from_directory(self.data_dir)
+            dataset = open_dataset(self.data_dir)
             known = {r.id for r in dataset.images}
             train = dataset.subset([i for i in self.train_ids if i in known], "train")
             if self.val_dir:  # a separate validation folder, not a split of the data folder
-                test = ClassificationDataset.from_directory(self.val_dir).with_labels(dataset.labels)
+                test = open_dataset(self.val_dir).with_labels(dataset.labels)
             else:
                 test = dataset.subset([i for i in self.test_ids if i in known], "test")
             self._split = (train, test)
@@ -554,7 +564,7 @@ class TrainingRun:
         if dataset is None:
             return self.split[1]
         if isinstance(dataset, (str, os.PathLike)):
-            dataset = ClassificationDataset.from_directory(dataset)
+            dataset = open_dataset(dataset)
         return dataset
 
     def cached_scores(self, dataset):

@@ -5,6 +5,9 @@ import tensorflow as tf
 from keras_cvcls.data.decode import check_resize_mode, decode_image, jpeg_scale_ratios, normalize_image_size
 from keras_cvcls.data.normalization import ImageNormalization
 
+# A TFRecord dataset is shuffled in a buffer of this many encoded images, not all of them.
+SHUFFLE_BUFFER = 10_000
+
 
 def make_pipeline(
     dataset,
@@ -31,7 +34,9 @@ def make_pipeline(
     prefetched.
 
     Args:
-        dataset: a :class:`ClassificationDataset`.
+        dataset: a :class:`ClassificationDataset` (a
+            :class:`~keras_cvcls.data.tfrecords.TFRecordDataset`: its records are read from its
+            shards, and shuffled in a buffer of ``SHUFFLE_BUFFER`` images).
         image_size: int or ``(height, width)``.
         batch_size: images per batch.
         resize_mode: ``"crop"`` (default), ``"pad"`` or ``"stretch"``.
@@ -75,15 +80,24 @@ def make_pipeline(
     normalizer = ImageNormalization(normalization) if normalization is not None else None
 
     images = dataset.images
-    paths = tf.constant([r.path for r in images])
-    orientations = tf.constant([r.orientation for r in images], dtype=tf.int32)
-    columns = (paths, orientations)
-    if getattr(dataset, "labeled", True):
-        columns += (tf.constant(dataset.label_ids, dtype=tf.int32),)
-    ds = tf.data.Dataset.from_tensor_slices(columns)
-    if shuffle and not cache:
-        # Shuffling file names before decoding costs nothing and needs no image buffer.
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    labeled = getattr(dataset, "labeled", True)
+    from_records = hasattr(dataset, "records")  # a TFRecordDataset: encoded images read from its shards
+    if from_records:
+        ds = dataset.records()
+        if not labeled:
+            ds = ds.map(lambda data, orientation, label: (data, orientation))
+        if shuffle and not cache:
+            ds = ds.shuffle(min(len(images), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+    else:
+        paths = tf.constant([r.path for r in images])
+        orientations = tf.constant([r.orientation for r in images], dtype=tf.int32)
+        columns = (paths, orientations)
+        if labeled:
+            columns += (tf.constant(dataset.label_ids, dtype=tf.int32),)
+        ds = tf.data.Dataset.from_tensor_slices(columns)
+        if shuffle and not cache:
+            # Shuffling file names before decoding costs nothing and needs no image buffer.
+            ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if not cache:
         ds = _limit_and_shard(ds, limit, shard)
 
@@ -101,10 +115,10 @@ def make_pipeline(
         )
         jpeg_ratio = ratios.pop() if len(ratios) == 1 else None
 
-    def load(path, orientation, *label):
+    def load(path_or_data, orientation, *label):
         orientation = orientation if any_rotated else None
         image = decode_image(
-            tf.io.read_file(path), size, resize_mode=resize_mode, orientation=orientation,
+            path_or_data if from_records else tf.io.read_file(path_or_data), size, resize_mode=resize_mode, orientation=orientation,
             image_format="jpeg" if all_jpeg else None, jpeg_ratio=jpeg_ratio,
         )
         return (image, *label) if label else image
