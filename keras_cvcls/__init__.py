@@ -71,6 +71,8 @@ _EXPORTS = {
     "StepLR": "keras_cvcls.training",
     "TensorBoardExtras": "keras_cvcls.training",
     "parse_lr_schedule": "keras_cvcls.training",
+    "write_tfrecords": "keras_cvcls.data",
+    "read_tfrecords": "keras_cvcls.data",
 }
 _SUBMODULES = ("augment", "cvtk", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
 __all__ = sorted(_EXPORTS)
