@@ -799,9 +799,10 @@ def _train_distributed(data_dir, out, distribute, create, training, recipe, if_e
     import keras
 
     from keras_cvcls.training import parse_lr_schedule
-    from keras_cvcls.training.distribute import make_strategy, weights_digest
+    from keras_cvcls.training.distribute import make_strategy, prepare_saving, weights_digest
 
     strategy, role = make_strategy(distribute)
+    prepare_saving()  # the chief saves backups alone: no collective variable creation while saving
     scale = role.replicas
     given_lr = training["lr_per_epoch"]
     if given_lr is not None:

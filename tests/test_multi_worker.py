@@ -21,7 +21,7 @@ from keras_cvcls.run_folder import BACKUP_DIR, PROGRESS_FILE, partial_dir
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WORKER_TIMEOUT_S = 240
+WORKER_TIMEOUT_S = 600  # two TensorFlow processes on a 2-core CI machine, slowly when it is busy
 # Tiny: 24 training images of 32x32, global batch 8 (4 per worker), no augmentation.
 TRAIN_ARGS = [
     "--backbone", "mobilenetv3_small", "--weights", "none", "--image-size", "32", "--batch-size", "4",
@@ -125,7 +125,7 @@ def test_two_workers_end_alike_and_match_one_worker_with_the_global_batch(data_d
 def test_a_killed_worker_is_survived_and_the_job_resumes_losing_at_most_one_epoch(data_dir, tmp_path):
     run_dir = str(tmp_path / "run")
     progress = os.path.join(partial_dir(run_dir), BACKUP_DIR, PROGRESS_FILE)
-    workers = _start_workers(data_dir, run_dir, 3)
+    workers = _start_workers(data_dir, run_dir, 2)
     try:
         deadline = time.monotonic() + WORKER_TIMEOUT_S
         finished = 0
@@ -151,9 +151,9 @@ def test_a_killed_worker_is_survived_and_the_job_resumes_losing_at_most_one_epoc
     done_when_killed = len(json.load(open(progress))["logs"]["loss"])
     assert done_when_killed >= finished >= 1
 
-    chief, other = _results(_start_workers(data_dir, run_dir, 3, "--resume"))
+    chief, other = _results(_start_workers(data_dir, run_dir, 2, "--resume"))
     # Both restarted from the chief's backup of the last finished epoch: nothing finished was lost.
     assert chief["distribute"]["initial_epoch"] == other["distribute"]["initial_epoch"] == done_when_killed
     assert chief["distribute"]["weights_sha256"] == other["distribute"]["weights_sha256"]
-    assert len(chief["history"]["train_accuracy"]) == 3 and None not in chief["history"]["train_accuracy"]
+    assert len(chief["history"]["train_accuracy"]) == 2 and None not in chief["history"]["train_accuracy"]
     assert os.path.isdir(os.path.join(run_dir, "model")) and not os.path.exists(partial_dir(run_dir))

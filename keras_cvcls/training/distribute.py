@@ -180,6 +180,20 @@ def input_workers(strategy):
     return strategy.extended._num_workers  # no public accessor; InputContext.num_input_pipelines is the same
 
 
+def prepare_saving():
+    """Makes Keras' saving create no variables later, so that a worker saves without the others.
+
+    Keras' saving builds reference objects once per process (an ``Optimizer`` among them, with
+    variables); created under ``MultiWorkerMirroredStrategy`` those would be collective operations
+    that every worker must join, and a chief saving its backup alone would wait for the others.
+    Call it outside the strategy's scope, before training.
+    """
+    from keras.src.saving.saving_lib import get_attr_skipset  # no public way to build its cache
+
+    for kind in ("Operation", "Layer", "Functional", "Sequential", "Metric", "Optimizer", "Loss", "Cross", "Feature"):
+        get_attr_skipset(kind)
+
+
 def weights_digest(model):
     """A SHA-256 of a model's weights (values and shapes), to check that workers ended alike."""
     import numpy as np
