@@ -24,8 +24,7 @@ def register(commands):
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.add_argument("--strict", action="store_true", help="exit 1 if any file is bad")
     info.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest width x height accepted")
-    # TensorFlow only when an image is not in the check cache: a cached run of 100,000 images takes seconds.
-    info.set_defaults(run=_info, tensorflow="on demand")
+    info.set_defaults(run=_info)
     to_tfrecord = sub.add_parser(
         "to-tfrecord",
         help="write a folder dataset as sharded TFRecords (encoded bytes, label, id) plus an index",

@@ -100,8 +100,7 @@ def main(argv=None):
         return EXIT_USAGE
     as_json = bool(getattr(args, "json", False))
     try:
-        if getattr(args, "tensorflow", "start") == "start":  # "on demand": imported only if the command needs it
-            _start_tensorflow_quietly(initialize=getattr(args, "distribute", None) != "multi-worker")
+        _start_tensorflow_quietly(initialize=getattr(args, "distribute", None) != "multi-worker")
         return args.run(args)
     except UsageError as e:
         return report_error(e, "usage", as_json=as_json, exit_code=EXIT_USAGE)
