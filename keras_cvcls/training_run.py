@@ -115,7 +115,7 @@ class TrainingRun:
         self._history = None
         self._history_loaded = model is not None  # a new run has no history file to read
         self._unsaved = False
-        # A non-chief worker of a multi-worker run: the chief's backup folder, read and never written.
+        # A non-chief worker of a multi-worker run: the chief's backup folder, restored from (WorkerBackup).
         self.restore_from = None
 
     # ----------------------------------------------------------------- creation
@@ -359,11 +359,11 @@ class TrainingRun:
 
         if self.partial_dir is None:
             return [progress]
-        if self.restore_from is not None:
-            from keras_cvcls.training.restore_only_backup import RestoreOnlyBackup
-
-            return [progress, RestoreOnlyBackup(os.path.join(self.restore_from, f"fit-{fit_index}"))]
         backup = os.path.join(self.partial_dir, BACKUP_DIR, f"fit-{fit_index}")
+        if self.restore_from is not None:
+            from keras_cvcls.training.worker_backup import WorkerBackup
+
+            return [progress, WorkerBackup(backup, os.path.join(self.restore_from, f"fit-{fit_index}"))]
         # The backup folder is removed when the run is saved, not when one fit of several ends.
         return [progress, keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False)]
 
