@@ -73,7 +73,7 @@ print(json.dumps({{"images": n, "seconds": time.perf_counter() - start}}))
     return result["images"] / result["seconds"]
 
 
-def run(count, shards, workdir):
+def run(count, shards, workdir, info_only=False):
     data = os.path.join(workdir, f"data-{count}")
     start = time.perf_counter()
     make_images(data, count)
@@ -82,6 +82,14 @@ def run(count, shards, workdir):
     first_s, first_mib, out = timed([*cli, "dataset", "info", data, "--json"])
     assert json.loads(out)["num_images"] == count, out[:300]
     cached_s, cached_mib, _ = timed([*cli, "dataset", "info", data, "--json"])
+    info = {
+        "images": count, "generate_s": round(generate_s, 1),
+        "info_first_s": round(first_s, 1), "info_first_peak_mib": round(first_mib), "info_first_ms_per_image": round(1000 * first_s / count, 3),
+        "info_cached_s": round(cached_s, 1), "info_cached_peak_mib": round(cached_mib), "info_cached_ms_per_image": round(1000 * cached_s / count, 3),
+    }
+    if info_only:
+        shutil.rmtree(data)
+        return info
     records = os.path.join(workdir, f"tfr-{count}")
     tfrecord_s, tfrecord_mib, _ = timed([*cli, "dataset", "to-tfrecord", data, records, "--shards", str(shards), "--json"])
     files_rate = pipeline_rate(data)
@@ -89,9 +97,7 @@ def run(count, shards, workdir):
     shutil.rmtree(data)
     shutil.rmtree(records)
     return {
-        "images": count, "generate_s": round(generate_s, 1),
-        "info_first_s": round(first_s, 1), "info_first_peak_mib": round(first_mib), "info_first_ms_per_image": round(1000 * first_s / count, 3),
-        "info_cached_s": round(cached_s, 1), "info_cached_peak_mib": round(cached_mib), "info_cached_ms_per_image": round(1000 * cached_s / count, 3),
+        **info,
         "to_tfrecord_s": round(tfrecord_s, 1), "to_tfrecord_peak_mib": round(tfrecord_mib), "to_tfrecord_ms_per_image": round(1000 * tfrecord_s / count, 3),
         "shards": shards, "pipeline_files_img_s": round(files_rate), "pipeline_tfrecords_img_s": round(records_rate),
     }
@@ -102,11 +108,12 @@ def main():
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated image counts")
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--workdir", default=None, help="where to generate (default: a temporary folder)")
+    parser.add_argument("--info-only", action="store_true", help="only dataset info (first and cached)")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="kc-scale-", dir=args.workdir)
     try:
         for count in [int(s) for s in args.sizes.split(",")]:
-            result = run(count, args.shards, workdir)
+            result = run(count, args.shards, workdir, args.info_only)
             result.update(machine=f"{platform.machine()}, {os.cpu_count()} CPUs", load=os.getloadavg()[0])
             print(json.dumps(result), flush=True)
     finally:

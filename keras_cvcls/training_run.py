@@ -163,7 +163,6 @@ class TrainingRun:
         Example:
             >>> run = TrainingRun.create("runs/1", "photos/", backbone="resnet18", weights=None)
         """
-        from keras_cvcls.data import ClassificationDataset
         from keras_cvcls.models import ImageClassifier
 
         _check_choice("if_exists", if_exists, IF_EXISTS)
@@ -324,8 +323,6 @@ class TrainingRun:
         Images recorded in the split but gone from the folder are left out.
         """
         if self._split is None:
-            from keras_cvcls.data import ClassificationDataset
-
             dataset = open_dataset(self.data_dir)
             known = {r.id for r in dataset.images}
             train = dataset.subset([i for i in self.train_ids if i in known], "train")
@@ -559,8 +556,6 @@ class TrainingRun:
 
     # -------------------------------------------------------------- evaluation
     def _dataset(self, dataset):
-        from keras_cvcls.data import ClassificationDataset
-
         if dataset is None:
             return self.split[1]
         if isinstance(dataset, (str, os.PathLike)):
