@@ -90,3 +90,11 @@ def test_distribute_is_checked_before_anything_trains(tmp_path):
         train_run(str(tmp_path), str(tmp_path / "run"), distribute="ring")
     with pytest.raises(ValueError, match="Multi-worker training runs the full recipe.*recipe='fine-tune'"):
         train_run(str(tmp_path), str(tmp_path / "run"), distribute="multi-worker")
+
+
+def test_worker_backup_config_round_trip(tmp_path):
+    from keras_cvcls.training.worker_backup import WorkerBackup
+
+    backup = WorkerBackup(str(tmp_path / "own"), str(tmp_path / "chief"))
+    again = WorkerBackup(**backup.get_config())
+    assert again.get_config() == backup.get_config() == {"backup_dir": str(tmp_path / "own"), "restore_from": str(tmp_path / "chief")}
