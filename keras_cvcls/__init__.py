@@ -87,6 +87,8 @@ _EXPORTS = {
     "lr_find": "keras_cvcls.training",
     "sweep": "keras_cvcls.sweep",
     "list_presets": "keras_cvcls.presets",
+    "write_tfrecords": "keras_cvcls.data",
+    "read_tfrecords": "keras_cvcls.data",
 }
 _SUBMODULES = ("augment", "curation", "cvtk", "data", "datasets", "evaluation", "export", "models", "serving", "training", "ui")
 __all__ = sorted(_EXPORTS)

@@ -44,11 +44,17 @@ def refuse_other_options(recorded, given, what, where):
 def create_arguments(data_dir, val_dir, test_size, seed, backbone, weights, image_size, dropout, precision):
     """What ``options.json`` records of :meth:`TrainingRun.create`'s arguments."""
     return recordable({
-        "data_dir": os.path.abspath(data_dir), "val_dir": os.path.abspath(val_dir) if val_dir else None,
+        "data_dir": _absolute(data_dir), "val_dir": _absolute(val_dir) if val_dir else None,
         "test_size": None if val_dir else test_size, "seed": seed, "backbone": backbone,
         "weights": os.fspath(weights) if weights is not None else None, "image_size": image_size,
         "dropout": dropout, "precision": precision,
     })
+
+
+def _absolute(path):
+    """A local path made absolute; a ``tf.io.gfile`` URL (``gs://...``) as it is."""
+    path = os.fspath(path)
+    return path if "://" in path else os.path.abspath(path)
 
 
 def check_target(run_dir, partial, if_exists):

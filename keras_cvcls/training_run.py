@@ -40,6 +40,7 @@ from keras_cvcls.run_folder import (
     write_cached_scores,
     write_json,
 )
+from keras_cvcls.training.distribute import check_distribute
 from keras_cvcls.run_options import check_target, create_arguments, recordable, refuse_other_options
 
 RECIPES = ("fine-tune", "full")
@@ -55,6 +56,16 @@ _RUN_OWNED = ("validation_data", "tensorboard_logdir")
 
 def _finite_or_none(values):
     return [float(v) if v is not None and math.isfinite(v) else None for v in values]
+
+
+def open_dataset(path):
+    """The dataset of a data folder: one subfolder per label, or TFRecords (``keras-cvcls dataset to-tfrecord``)."""
+    from keras_cvcls.data import ClassificationDataset
+    from keras_cvcls.data.tfrecords import is_tfrecord_dir, read_tfrecords
+
+    if is_tfrecord_dir(path):
+        return read_tfrecords(path)
+    return ClassificationDataset.from_directory(path)
 
 
 def _check_choice(name, value, choices):
@@ -107,6 +118,8 @@ class TrainingRun:
         self._history = None
         self._history_loaded = model is not None  # a new run has no history file to read
         self._unsaved = False
+        # A non-chief worker of a multi-worker run: the chief's backup folder, restored from (WorkerBackup).
+        self.restore_from = None
 
     # ----------------------------------------------------------------- creation
     @classmethod
@@ -199,7 +212,11 @@ class TrainingRun:
             train, test = dataset, read(val_dir).with_labels(dataset.labels)
         else:
             train, test = dataset.split(train_size=1 - test_size, seed=seed)
-        # The model first: a backbone that cannot be built leaves no run folder behind.
+        # The model first: a backbone that cannot be built leaves no run folder behind. Its random
+        # initial weights come from the run's seed: the same seed, the same start (on every worker too).
+        import keras
+
+        keras.utils.set_random_seed(seed)
         model = ImageClassifier(
             dataset.labels, backbone, weights=weights, image_size=image_size, dropout=dropout, precision=precision,
             multi_label=multi_label,
@@ -355,6 +372,10 @@ class TrainingRun:
         if self.partial_dir is None:
             return [progress]
         backup = os.path.join(self.partial_dir, BACKUP_DIR, f"fit-{fit_index}")
+        if self.restore_from is not None:
+            from keras_cvcls.training.worker_backup import WorkerBackup
+
+            return [progress, WorkerBackup(backup, os.path.join(self.restore_from, f"fit-{fit_index}"))]
         # The backup folder is removed when the run is saved, not when one fit of several ends.
         return [progress, keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False)]
 
@@ -706,6 +727,7 @@ def train_run(
     precision="auto",
     if_exists="error",
     on_bad_image="stop",
+    distribute="none",
     log=print,
     multi_label=False,
     separator=" ",
@@ -749,6 +771,14 @@ def train_run(
             :meth:`TrainingRun.create`. ``"resume"`` on a run that is complete trains nothing
             and returns its result (its arguments and options must be these).
         on_bad_image: ``"stop"`` (default) or ``"skip"``: see :meth:`TrainingRun.fine_tune`.
+        distribute: ``"none"`` (default), ``"mirrored"`` (every local GPU) or ``"multi-worker"``
+            (``tf.distribute.MultiWorkerMirroredStrategy`` from ``TF_CONFIG``; the full recipe
+            only). ``batch_size`` is then per replica and the learning rates are multiplied by
+            the number of replicas (see :mod:`keras_cvcls.training.distribute`). In multi-worker
+            training every worker runs this same call with the same arguments; ``out`` must be on
+            storage they all can read (a shared volume), and only the chief (worker 0) writes it:
+            the others train in a temporary folder, removed at the end, and, resuming, restore
+            from the chief's backup. Call it before anything else uses TensorFlow in the process.
         log: where progress lines go.
         multi_label: ``data_dir`` (and ``val_dir``) are CSV files of paths and label sets;
             see :meth:`TrainingRun.create`. The thresholds are tuned on the test split
@@ -766,7 +796,10 @@ def train_run(
     Returns:
         A JSON-able dict: ``history``, ``eval_accuracy``, ``train_seconds`` (of this call's
         training, for a resumed run), ``train_images_per_s`` (full recipe), ``recipe``,
-        ``weights``, ``precision`` (the one used), ``precision_reason`` and ``run_dir``.
+        ``weights``, ``precision`` (the one used), ``precision_reason``, ``run_dir`` and
+        ``distribute`` (the mode, ``worker``, ``workers``, ``replicas``, ``global_batch_size``,
+        ``lr_scale``, ``initial_epoch`` (the first epoch this call trained: above 0 when it
+        resumed), and ``weights_sha256`` of the trained model, equal on every worker).
 
     Raises:
         ValueError: On a bad argument or folder, or a taken ``out`` (see ``if_exists``).
@@ -804,6 +837,13 @@ def train_run(
     augment = defaults["augment"] if augment == "auto" else augment
     _check_choice("if_exists", if_exists, IF_EXISTS)
     _check_choice("on_bad_image", on_bad_image, ON_BAD_IMAGE)
+    check_distribute(distribute)
+    if distribute == "multi-worker" and recipe != "full":
+        raise ValueError(
+            "Multi-worker training runs the full recipe (weights=None, or recipe='full' from pretrained weights): "
+            "the fine-tune recipe fits its head on features in one process. Use recipe='full' (--recipe full), "
+            f"or distribute='mirrored' on one machine. Received: recipe={recipe!r}, distribute={distribute!r}"
+        )
     create = dict(
         val_dir=val_dir, test_size=test_size, seed=seed, backbone=backbone, weights=weights, image_size=image_size,
         dropout=dropout, precision=precision, **({"multi_label": True, "separator": separator} if multi_label else {}),
@@ -831,6 +871,8 @@ def train_run(
         log(f"The run in {run.run_dir} is complete: nothing to resume.")
         return _result(run, run.history, recipe, run.model.training_config.get("weights"))
 
+    if distribute != "none":
+        return _train_distributed(data_dir, out, distribute, create, training, recipe, if_exists, on_bad_image, log)
     run = TrainingRun.create(out, data_dir, if_exists=if_exists, **create)
     train, test = run.split
     model = run.model
@@ -848,11 +890,11 @@ def train_run(
 
 
 def _dataset_reader(multi_label, separator):
-    """The function that reads a run's data: a folder per label, or (multi-label) a CSV of label sets."""
-    from keras_cvcls.data import ClassificationDataset, MultiLabelDataset
+    """The function that reads a run's data: a folder per label or TFRecord shards (:func:`open_dataset`), or (multi-label) a CSV of label sets."""
+    from keras_cvcls.data import MultiLabelDataset
 
     if not multi_label:
-        return ClassificationDataset.from_directory
+        return open_dataset
 
     def read(path):
         if not os.path.isfile(path):
@@ -863,6 +905,62 @@ def _dataset_reader(multi_label, separator):
         return MultiLabelDataset.from_csv(path, separator=separator)
 
     return read
+
+
+def _train_distributed(data_dir, out, distribute, create, training, recipe, if_exists, on_bad_image, log):
+    """:func:`train_run` under a ``tf.distribute`` strategy; non-chief workers in a temporary folder."""
+    import tempfile
+
+    import keras
+
+    from keras_cvcls.training import parse_lr_schedule
+    from keras_cvcls.training.distribute import make_strategy, prepare_saving, weights_digest
+
+    strategy, role = make_strategy(distribute)
+    prepare_saving()  # the chief saves backups alone: no collective variable creation while saving
+    scale = role.replicas
+    given_lr = training["lr_per_epoch"]
+    if given_lr is not None:
+        rates = parse_lr_schedule(given_lr) if isinstance(given_lr, str) else list(given_lr)
+        scaled = dict(training, lr_per_epoch=[rate * scale for rate in rates])
+    else:
+        scaled = dict(training)
+    scaled["batch_size"] = training["batch_size"] * scale
+    log(f"{distribute}: worker {role.index} of {role.count}{' (chief)' if role.chief else ''}, {role.replicas} "
+        f"replica(s): global batch {scaled['batch_size']}, learning rates x{scale}")
+    worker_dir = None if role.chief else tempfile.mkdtemp(prefix="keras-cvcls-worker-")
+    try:
+        with strategy.scope():
+            if role.chief:
+                run = TrainingRun.create(out, data_dir, if_exists=if_exists, **create)
+            else:
+                run = TrainingRun.create(os.path.join(worker_dir, "run"), data_dir, **create)
+                chief_backup = os.path.join(partial_dir(out), BACKUP_DIR)
+                if if_exists == "resume" and os.path.isdir(chief_backup):
+                    run.restore_from = chief_backup
+            first_epoch = {}
+            note_first = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: first_epoch.setdefault("epoch", epoch))
+            if run.resumed:
+                log(f"Resuming the interrupted run in {run.partial_dir} from its last finished epoch")
+            train, test = run.split
+            log(f"{len(train) + len(test)} images, labels {run.model.labels}; train {len(train)}, test {len(test)}")
+            train_call = run.fit if recipe == "full" else run.fine_tune
+            history = train_call(on_bad_image=on_bad_image, callbacks=[note_first], **scaled)
+            digest = weights_digest(run.model)
+        if role.chief:
+            run.save()  # outside the scope: saving makes variables, which must not wait for the other workers
+    finally:
+        if worker_dir is not None:
+            shutil.rmtree(worker_dir, ignore_errors=True)
+    result = _result(run, history, recipe, run.model.weights_source)
+    result["distribute"] = {
+        "mode": distribute, "worker": role.index, "workers": role.count, "chief": role.chief,
+        "replicas": role.replicas, "global_batch_size": scaled["batch_size"], "lr_scale": scale,
+        "initial_epoch": first_epoch.get("epoch"), "weights_sha256": digest,
+    }
+    if not role.chief:
+        result["run_dir"] = os.path.abspath(out)  # the chief's; this worker's folder is gone
+    return result
 
 
 def _result(run, history, recipe, weights):

@@ -58,7 +58,7 @@ def _build_parser():
     return parser
 
 
-def _start_tensorflow_quietly():
+def _start_tensorflow_quietly(initialize=True):
     """Imports TensorFlow and initialises its devices with C++ start-up logs hidden.
 
     TensorFlow prints CUDA-probe and oneDNN notices straight to file descriptor 2
@@ -76,7 +76,8 @@ def _start_tensorflow_quietly():
         try:
             import tensorflow as tf
 
-            tf.config.list_logical_devices()
+            if initialize:  # not before a MultiWorkerMirroredStrategy, which must configure the runtime first
+                tf.config.list_logical_devices()
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
@@ -102,7 +103,7 @@ def main(argv=None):
         return EXIT_USAGE
     as_json = bool(getattr(args, "json", False))
     try:
-        _start_tensorflow_quietly()
+        _start_tensorflow_quietly(initialize=getattr(args, "distribute", None) != "multi-worker")
         return args.run(args)
     except UsageError as e:
         return report_error(e, "usage", as_json=as_json, exit_code=EXIT_USAGE)

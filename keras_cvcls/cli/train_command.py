@@ -72,6 +72,11 @@ def register(commands):
                    "the image's label names joined by --separator; a sigmoid head, iterative stratified split, "
                    "per-label thresholds tuned (F1) on the test split. Never inferred from the data")
     p.add_argument("--separator", default=" ", help="multi-label: what joins label names in the CSV (default a space)")
+    p.add_argument("--distribute", choices=["none", "mirrored", "multi-worker"], default="none",
+                   help="none (default); mirrored: every local GPU; multi-worker: MultiWorkerMirroredStrategy from "
+                   "TF_CONFIG (or a Kubernetes Indexed Job's JOB_COMPLETION_INDEX), the full recipe, every worker "
+                   "running this same command. --batch-size is then per replica and learning rates are multiplied "
+                   "by the number of replicas; only the chief (worker 0) writes RUN_DIR, which must be shared")
     p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     p.set_defaults(run=_train)
 
@@ -89,6 +94,7 @@ def _options(args):
         if_exists="overwrite" if args.overwrite else "resume" if args.resume else "error", on_bad_image=args.on_bad_image,
         schedule=args.schedule, preset=args.preset, lr_warmup_epochs=_whole(args.lr_warmup_epochs), label_smoothing=args.label_smoothing,
         **({"multi_label": True, "separator": args.separator} if args.multi_label else {}),
+        distribute=args.distribute,
     )
 
 

@@ -15,6 +15,7 @@ _EXPORTS = exports_by_module(__name__, {
     "normalization": ["ImageNormalization"],
     "normalization_modes": ["NORMALIZATIONS"],
     "pipeline": ["make_pipeline"],
+    "tfrecords": ["TFRecordDataset", "read_tfrecords", "write_tfrecords"],
     "upright_image": ["open_upright"],
 })
 __all__ = sorted(_EXPORTS)

@@ -5,6 +5,9 @@ import tensorflow as tf
 from keras_cvcls.data.decode import check_resize_mode, decode_image, jpeg_scale_ratios, normalize_image_size
 from keras_cvcls.data.normalization import ImageNormalization
 
+# A TFRecord dataset is shuffled in a buffer of this many encoded images, not all of them.
+SHUFFLE_BUFFER = 10_000
+
 
 def make_pipeline(
     dataset,
@@ -20,6 +23,8 @@ def make_pipeline(
     drop_remainder=False,
     repeat=False,
     num_parallel_calls=tf.data.AUTOTUNE,
+    shard=None,
+    limit=None,
 ):
     """Builds a batched ``tf.data.Dataset`` of ``(images, label_ids)`` (of images, unlabelled).
 
@@ -29,7 +34,9 @@ def make_pipeline(
     prefetched.
 
     Args:
-        dataset: a :class:`ClassificationDataset`.
+        dataset: a :class:`ClassificationDataset` (a
+            :class:`~keras_cvcls.data.tfrecords.TFRecordDataset`: its records are read from its
+            shards, and shuffled in a buffer of ``SHUFFLE_BUFFER`` images).
         image_size: int or ``(height, width)``.
         batch_size: images per batch.
         resize_mode: ``"crop"`` (default), ``"pad"`` or ``"stretch"``.
@@ -47,6 +54,11 @@ def make_pipeline(
         drop_remainder: drop the last, smaller batch.
         repeat: repeat forever (for ``steps_per_epoch`` training).
         num_parallel_calls: parallelism of decoding.
+        shard: ``(num_shards, index)``: keep images ``index, index + num_shards, ...`` of the
+            (shuffled) order, as one worker of a multi-worker training does. Every worker
+            shuffles with the same seed, so the shards split one order.
+        limit: use only the first ``limit`` images of the (shuffled) order, before sharding
+            (a multi-worker training leaves out the last incomplete global batch).
 
     Returns:
         A ``tf.data.Dataset`` yielding ``(float32 [B, H, W, 3], int32 [B])`` (for a
@@ -69,17 +81,28 @@ def make_pipeline(
     normalizer = ImageNormalization(normalization) if normalization is not None else None
 
     images = dataset.images
-    paths = tf.constant([r.path for r in images])
-    orientations = tf.constant([r.orientation for r in images], dtype=tf.int32)
-    columns = (paths, orientations)
-    if getattr(dataset, "multi_label", False) and dataset.labeled:  # float32 multi-hot [N, C], for a sigmoid head
-        columns += (tf.constant(dataset.label_matrix, dtype=tf.float32),)
-    elif getattr(dataset, "labeled", True):
-        columns += (tf.constant(dataset.label_ids, dtype=tf.int32),)
-    ds = tf.data.Dataset.from_tensor_slices(columns)
-    if shuffle and not cache:
-        # Shuffling file names before decoding costs nothing and needs no image buffer.
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    labeled = getattr(dataset, "labeled", True)
+    from_records = hasattr(dataset, "records")  # a TFRecordDataset: encoded images read from its shards
+    if from_records:
+        ds = dataset.records()
+        if not labeled:
+            ds = ds.map(lambda data, orientation, label: (data, orientation))
+        if shuffle and not cache:
+            ds = ds.shuffle(min(len(images), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+    else:
+        paths = tf.constant([r.path for r in images])
+        orientations = tf.constant([r.orientation for r in images], dtype=tf.int32)
+        columns = (paths, orientations)
+        if getattr(dataset, "multi_label", False) and labeled:  # float32 multi-hot [N, C], for a sigmoid head
+            columns += (tf.constant(dataset.label_matrix, dtype=tf.float32),)
+        elif labeled:
+            columns += (tf.constant(dataset.label_ids, dtype=tf.int32),)
+        ds = tf.data.Dataset.from_tensor_slices(columns)
+        if shuffle and not cache:
+            # Shuffling file names before decoding costs nothing and needs no image buffer.
+            ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if not cache:
+        ds = _limit_and_shard(ds, limit, shard)
 
     # The EXIF step costs ~20% of decoding; leave it out of the graph when no image needs it.
     any_rotated = any(r.orientation != 1 for r in images)
@@ -95,10 +118,10 @@ def make_pipeline(
         )
         jpeg_ratio = ratios.pop() if len(ratios) == 1 else None
 
-    def load(path, orientation, *label):
+    def load(path_or_data, orientation, *label):
         orientation = orientation if any_rotated else None
         image = decode_image(
-            tf.io.read_file(path), size, resize_mode=resize_mode, orientation=orientation,
+            path_or_data if from_records else tf.io.read_file(path_or_data), size, resize_mode=resize_mode, orientation=orientation,
             image_format="jpeg" if all_jpeg else None, jpeg_ratio=jpeg_ratio,
         )
         return (image, *label) if label else image
@@ -108,6 +131,7 @@ def make_pipeline(
         ds = ds.cache(cache if isinstance(cache, str) else "")
         if shuffle:
             ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        ds = _limit_and_shard(ds, limit, shard)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls)
@@ -118,6 +142,16 @@ def make_pipeline(
     if normalizer is not None:
         ds = ds.map(_on_images(normalizer), num_parallel_calls=num_parallel_calls)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _limit_and_shard(ds, limit, shard):
+    if limit is not None:
+        ds = ds.take(limit)
+    if shard is not None:
+        num_shards, index = shard
+        if num_shards > 1:
+            ds = ds.shard(num_shards, index)
+    return ds
 
 
 def _on_images(fn):

@@ -511,6 +511,42 @@ class ImageClassifier(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras' build before a distributed fit, from one worker-local batch under multi-worker training.
+
+        Keras reduces the first batch over the replicas to get its shapes, and that reduction
+        fails under ``MultiWorkerMirroredStrategy`` (one device per worker); a local batch has
+        the same shapes.
+        """
+        import tensorflow as tf
+
+        from keras_cvcls.training.distribute import input_workers
+
+        strategy = self._distribute_strategy
+        if strategy is None or input_workers(strategy) == 1 or iterator is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        for _, _, it in iterator:
+            batch = next(it)
+            data_batch = tf.nest.map_structure(lambda x: strategy.experimental_local_results(x)[0], batch)
+            break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    def train_step(self, data):
+        """Keras' train step; under multi-worker training its logs as ``[1]`` tensors.
+
+        Keras averages the step logs over the workers with a reduction along axis 0, which
+        fails on scalars under ``MultiWorkerMirroredStrategy``.
+        """
+        import tensorflow as tf
+
+        from keras_cvcls.training.distribute import input_workers
+
+        logs = super().train_step(data)
+        if self._distribute_strategy is not None and input_workers(self._distribute_strategy) > 1:
+            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
+        return logs
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_data=None, **kwargs):
         """Keras ``fit``; a :class:`ClassificationDataset` as ``x`` or ``validation_data`` is turned into this model's pipeline.
 

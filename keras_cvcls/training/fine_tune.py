@@ -16,6 +16,7 @@ Two stages, chosen by measurement on real photos (``bench/transfer.py``, ``bench
 """
 
 import os
+import shutil
 import time
 
 import keras
@@ -25,7 +26,7 @@ import tensorflow as tf
 from keras_cvcls.augment.label_mixing import get_label_mixing, mix_batches, one_hot_batches
 from keras_cvcls.training.auto_compile import auto_compile_arguments
 from keras_cvcls.training.eval_history import EvalHistory
-from keras_cvcls.training.fit_dataset import _resolve_augment, check_dataset_labels, fits_in_cache, validation_split
+from keras_cvcls.training.fit_dataset import _resolve_augment, check_dataset_labels, choose_cache, fits_in_cache, validation_split
 from keras_cvcls.training.step_lr import StepLR, check_lr_per_epoch
 
 UNFREEZE_MODES = ("top", "all", "none")
@@ -371,6 +372,7 @@ def fine_tune(
 
     # Stage 2: unfreeze with a lower learning rate, batch norm frozen.
     history_cb = None
+    disk_cache = None
     if epochs and unfreeze != "none":
         if unfreeze == "top" and use_cache:
             inputs = keras.Input(cached.shape[1:], name="activations")
@@ -383,12 +385,15 @@ def fine_tune(
             restore = []
         else:
             fit_model = model
-            cache = fits_in_cache(train_set, model.image_size)
+            cache, record["input_cache"] = choose_cache(train_set, model.image_size)
+            if isinstance(cache, str):  # on disk, in a folder removed after the fit
+                disk_cache, cache = cache, os.path.join(cache, "train")
             train = model.pipeline(
                 train_set, batch_size=batch_size, shuffle=True, seed=seed, cache=cache,
                 augment=_resolve_augment(augment, seed),
             )
-            val = model.pipeline(validation_data, batch_size=batch_size, cache=cache) if validation_data is not None else None
+            val_cache = cache is True and fits_in_cache(validation_data, model.image_size) if validation_data is not None else False
+            val = model.pipeline(validation_data, batch_size=batch_size, cache=val_cache) if validation_data is not None else None
             restore = _set_trainable(bottom.layers, False) if unfreeze == "top" else []
         restore += _set_trainable(
             [layer for layer in model.backbone.layers if isinstance(layer, keras.layers.BatchNormalization)], False
@@ -420,6 +425,8 @@ def fine_tune(
             )
         finally:
             _set_trainable(restore, True)
+            if disk_cache is not None:
+                shutil.rmtree(disk_cache, ignore_errors=True)
         record["unfreeze"] = {
             "mode": unfreeze, "cached_activations": unfreeze == "top" and use_cache, "epochs": epochs,
             "lr": lr_per_epoch or lr, "momentum": momentum, "schedule": schedule,

@@ -1,6 +1,9 @@
 """``ImageClassifier.fit`` with :class:`ClassificationDataset` input: the pipelines, never a compile."""
 
+import logging
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -9,6 +12,8 @@ from keras_cvcls.arguments import check_arguments, keyword_names
 
 # Decoded images are cached in memory when they take less than this.
 CACHE_LIMIT_BYTES = 2 * 1024**3
+
+log = logging.getLogger(__name__)
 
 
 class ThroughputMeter(keras.callbacks.Callback):
@@ -54,6 +59,45 @@ def fits_in_cache(dataset, image_size):
     """Whether a dataset's decoded float32 images take less than ``CACHE_LIMIT_BYTES``."""
     h, w = image_size
     return len(dataset) * h * w * 3 * 4 < CACHE_LIMIT_BYTES
+
+
+def decoded_bytes(dataset, image_size):
+    """What a dataset's decoded float32 images take, in bytes."""
+    h, w = image_size
+    return len(dataset) * h * w * 3 * 4
+
+
+def choose_cache(dataset, image_size, *, workers=1, temp_dir=None):
+    """Where the decoded training images are cached: in memory, on disk, or not at all; and why.
+
+    In memory below ``CACHE_LIMIT_BYTES``; else in a file under ``temp_dir`` (default: the
+    system's temporary folder) when its disk has twice the room; else not at all (every
+    epoch decodes again). In multi-worker training (``workers > 1``) nothing is cached: each
+    worker decodes only its shard, in an order that changes every epoch. The decision is
+    logged (logger ``keras_cvcls.training.fit_dataset``, level INFO).
+
+    Returns:
+        ``(cache, reason)``: ``cache`` is True (memory), a folder to cache in (disk; the
+        caller removes it) or False; ``reason`` a sentence for the run record.
+    """
+    need = decoded_bytes(dataset, image_size)
+    gib = need / 1024**3
+    if workers > 1:
+        cache, reason = False, f"not cached: multi-worker training, each of {workers} workers decodes its own shard"
+    elif need < CACHE_LIMIT_BYTES:
+        cache, reason = True, f"in memory ({gib:.2f} GiB of decoded images, below the {CACHE_LIMIT_BYTES / 1024**3:.0f} GiB limit)"
+    else:
+        temp_dir = temp_dir or tempfile.gettempdir()
+        free = shutil.disk_usage(temp_dir).free
+        if free > 2 * need:
+            cache = tempfile.mkdtemp(prefix="keras-cvcls-cache-", dir=temp_dir)
+            reason = f"on disk in {cache} ({gib:.1f} GiB of decoded images do not fit the memory limit)"
+        else:
+            cache = False
+            reason = (f"not cached: {gib:.1f} GiB of decoded images fit neither in memory nor on {temp_dir} "
+                      f"({free / 1024**3:.1f} GiB free); every epoch decodes again")
+    log.info("Decoded-image cache of %d training images: %s", len(dataset), reason)
+    return cache, reason
 
 
 def _resolve_augment(augment, seed):
@@ -177,9 +221,36 @@ def fit_dataset(
         )
     check_dataset_labels(model, train_set)
     augmenter = _resolve_augment(augment, seed)
+    from keras_cvcls.training.distribute import input_workers
+
+    strategy = model.distribute_strategy
+    workers = input_workers(strategy)
+    cache_reason = "as given (cache=...)"
+    disk_cache = None
     if cache is None:
-        cache = fits_in_cache(train_set, model.image_size)
-    train = model.pipeline(train_set, batch_size=batch_size, shuffle=True, seed=seed, cache=cache, augment=augmenter)
+        cache, cache_reason = choose_cache(train_set, model.image_size, workers=workers)
+        if isinstance(cache, str):
+            disk_cache, cache = cache, os.path.join(cache, "train")
+    if workers > 1:
+        # Each worker its shard of one seeded order; the last incomplete global batch left out, so
+        # every worker takes as many steps.
+        usable = len(train_set) // batch_size * batch_size
+        if usable == 0:
+            raise ValueError(
+                f"Multi-worker training needs at least one global batch ({batch_size} images: batch_size per "
+                f"replica x {strategy.num_replicas_in_sync} replicas). Received: {len(train_set)} training images"
+            )
+
+        def per_worker(context):
+            return model.pipeline(
+                train_set, batch_size=context.get_per_replica_batch_size(batch_size), shuffle=True, seed=seed,
+                cache=cache, augment=augmenter, drop_remainder=True, limit=usable,
+                shard=(context.num_input_pipelines, context.input_pipeline_id),
+            )
+
+        train = strategy.distribute_datasets_from_function(per_worker)
+    else:
+        train = model.pipeline(train_set, batch_size=batch_size, shuffle=True, seed=seed, cache=cache, augment=augmenter)
     one_hot = _categorical_loss(model)
     mixer = get_label_mixing(augment, seed=seed)
     if mixer is not None and not one_hot:
@@ -188,12 +259,17 @@ def fit_dataset(
             "one-hot labels: compile(**auto_compile_arguments(one_hot=True)) (or loss=CategoricalCrossentropy()) "
             f"first. Received: loss={model.loss!r}"
         )
+    if one_hot and workers > 1:
+        raise ValueError(
+            "One-hot labels (MixUp, CutMix, label smoothing) are not supported in multi-worker training yet: train "
+            f"without them, or with --distribute mirrored. Received: augment={augment!r}, loss={model.loss!r}"
+        )
     if one_hot:  # the pipelines' label ids, one-hot (and mixed) for the categorical loss
         train = mix_batches(train, mixer, len(model.labels))
     val = validation_data
     if isinstance(validation_data, ClassificationDataset):
         check_dataset_labels(model, validation_data)
-        val_cache = fits_in_cache(validation_data, model.image_size) if cache is not False else False
+        val_cache = fits_in_cache(validation_data, model.image_size) if cache is not False and workers == 1 else False
         val = model.pipeline(validation_data, batch_size=batch_size, cache=val_cache)
         if one_hot:
             val = one_hot_batches(val, len(model.labels))
@@ -205,7 +281,10 @@ def fit_dataset(
     ours = [meter, eval_history]
     if tensorboard_logdir:
         os.makedirs(tensorboard_logdir, exist_ok=True)
-        samples = next(iter(train.take(1)))[0] if augmenter is not None else None
+        samples = None
+        if augmenter is not None:
+            local = train if workers == 1 else model.pipeline(train_set, batch_size=batch_size, augment=augmenter)
+            samples = next(iter(local.take(1)))[0]
         ours.append(keras.callbacks.TensorBoard(tensorboard_logdir, write_graph=False, profile_batch=0))
         ours.append(TensorBoardExtras(
             tensorboard_logdir, eval_data=val, labels=model.labels, sample_images=samples, eval_history=eval_history,
@@ -223,13 +302,28 @@ def fit_dataset(
         "seed": seed,
         "weights": model.weights_source,
         "train_images": len(train_set),
+        "input_cache": cache_reason,
     }
     if seed is not None:
         keras.utils.set_random_seed(seed)
     model.eval_history = eval_history  # the record in progress, for callbacks that keep it (RunProgress)
-    history = keras.Model.fit(
-        model, train, epochs=epochs, validation_data=keras_val, shuffle=False, callbacks=all_callbacks,
-        verbose=verbose, **fit_kwargs,
-    )
+    # Multi-worker: batch norm takes the moments of the global batch (all workers), so the moving
+    # statistics stay the same on every worker and a step is the step of one worker on that batch.
+    unsynchronized = [
+        layer for layer in model._flatten_layers()
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized
+    ] if workers > 1 else []
+    for layer in unsynchronized:
+        layer.synchronized = True
+    try:
+        history = keras.Model.fit(
+            model, train, epochs=epochs, validation_data=keras_val, shuffle=False, callbacks=all_callbacks,
+            verbose=verbose, **fit_kwargs,
+        )
+    finally:
+        for layer in unsynchronized:
+            layer.synchronized = False
+        if disk_cache is not None:
+            shutil.rmtree(disk_cache, ignore_errors=True)
     model.train_images_per_s = meter.images_per_s
     return history
