@@ -142,7 +142,7 @@ def test_a_killed_worker_is_survived_and_the_job_resumes_losing_at_most_one_epoc
         workers[1].wait(timeout=30)
         # The chief fails once it misses its peer (or is stopped, as a restarting job would stop it).
         try:
-            workers[0].wait(timeout=90)
+            workers[0].wait(timeout=15)
         except subprocess.TimeoutExpired:
             workers[0].kill()
     finally:
