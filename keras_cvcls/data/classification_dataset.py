@@ -299,20 +299,34 @@ class ClassificationDataset:
             sidecar: JSON file for label fixes (default: fixes are kept in memory only).
             strict, max_pixels, progress: as in :meth:`from_directory`.
         """
+        def check_label(label):
+            label = str(label).strip()
+            if not label:
+                return label, "empty label"
+            if name_problem(label):
+                return label, f"its label {printable(label)} {name_problem(label)}: fix the label"
+            return label, None
+
+        return cls._from_pairs(
+            items, check_label, "(path, label)", name=name, root=root, sidecar=sidecar, strict=strict,
+            max_pixels=max_pixels, progress=progress,
+        )
+
+    @classmethod
+    def _from_pairs(cls, items, check_label, pair, *, name, root, sidecar, strict, max_pixels, progress):
+        """``from_list``'s work for one label or a label set: ``check_label(value)`` returns ``(label, problem)``."""
         base = os.path.abspath(os.fspath(root)) if root else os.getcwd()
         entries, skipped = [], []
         for i, item in enumerate(items):
             try:
                 path, label = item
             except (TypeError, ValueError):
-                raise ValueError(f"items must be (path, label) pairs. Received: item {i}={item!r}") from None
-            label = str(label).strip()
+                raise ValueError(f"items must be {pair} pairs. Received: item {i}={item!r}") from None
+            label, problem = check_label(label)
             path = os.fspath(path)
             full = path if os.path.isabs(path) else os.path.join(base, path)
-            if not label:
-                skipped.append(SkippedFile(full, "empty label"))
-            elif name_problem(label):
-                skipped.append(SkippedFile(full, f"its label {printable(label)} {name_problem(label)}: fix the label"))
+            if problem:
+                skipped.append(SkippedFile(full, problem))
             elif name_problem(path):
                 skipped.append(SkippedFile(full, f"its path {name_problem(path)}: rename it"))
             elif not os.path.isfile(full):

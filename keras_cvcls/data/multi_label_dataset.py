@@ -6,8 +6,7 @@ import os
 
 import numpy as np
 
-from keras_cvcls.data.check_cache import CHECK_CACHE_FILENAME
-from keras_cvcls.data.classification_dataset import ClassificationDataset, SkippedFile, _check_all
+from keras_cvcls.data.classification_dataset import ClassificationDataset
 from keras_cvcls.data.file_names import name_problem, printable
 from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS
 from keras_cvcls.data.iterative_split import iterative_split_indices
@@ -105,31 +104,18 @@ class MultiLabelDataset(ClassificationDataset):
         """
         if not isinstance(separator, str) or not separator or separator in "\r\n":
             raise ValueError(f"separator must be a non-empty string, not a line break. Received: separator={separator!r}")
-        base = os.path.abspath(os.fspath(root)) if root else os.getcwd()
-        entries, skipped = [], []
-        for i, item in enumerate(items):
-            try:
-                path, labels = item
-            except (TypeError, ValueError):
-                raise ValueError(f"items must be (path, labels) pairs. Received: item {i}={item!r}") from None
+        def check_labels(labels):
             labels = _label_set(labels, separator)
-            path = os.fspath(path)
-            full = path if os.path.isabs(path) else os.path.join(base, path)
             bad = next((label for label in labels if name_problem(label)), None)
             if not labels:
-                skipped.append(SkippedFile(full, "no label (a multi-label image needs at least one)"))
-            elif bad is not None:
-                skipped.append(SkippedFile(full, f"its label {printable(bad)} {name_problem(bad)}: fix the label"))
-            elif name_problem(path):
-                skipped.append(SkippedFile(full, f"its path {name_problem(path)}: rename it"))
-            elif not os.path.isfile(full):
-                skipped.append(SkippedFile(full, "file not found"))
-            else:
-                entries.append((path.replace(os.sep, "/"), os.path.abspath(full), labels))
-        cache = os.path.join(os.path.dirname(os.path.abspath(sidecar)), CHECK_CACHE_FILENAME) if sidecar else None
-        records, bad = _check_all(entries, max_pixels=max_pixels, cache_path=cache, progress=progress)
-        return cls._finish(
-            records, skipped + bad, LabelFixes(sidecar), name=name, root=root, strict=strict, checks=(cache, max_pixels)
+                return labels, "no label (a multi-label image needs at least one)"
+            if bad is not None:
+                return labels, f"its label {printable(bad)} {name_problem(bad)}: fix the label"
+            return labels, None
+
+        return cls._from_pairs(
+            items, check_labels, "(path, labels)", name=name, root=root, sidecar=sidecar, strict=strict,
+            max_pixels=max_pixels, progress=progress,
         )
 
     @classmethod
