@@ -260,3 +260,9 @@ def test_cli_errors_and_calibration_folder(tmp_path, capsys, photo_folder):
     assert os.path.getsize(report) > 1000
     assert default_edge_path("runs/x", "tflite", "int8") == os.path.join("runs/x", "model_int8.tflite")
     assert default_edge_path("runs/x", "onnx", "float32") == os.path.join("runs/x", "model.onnx")
+
+
+def test_evaluate_an_exported_file_with_tta_is_refused(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "m.tflite"), "--data", str(tmp_path), "--tta", "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)
+    assert "--tta" in error["error"] and "Evaluate the training run with --tta" in error["error"]

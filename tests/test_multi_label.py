@@ -313,3 +313,12 @@ def test_displays_and_html_report(tmp_path):
     assert f'data-metric="mAP">{ev.mean_average_precision():.3f}<' in page
     assert f'data-metric="Hamming loss">{ev.hamming_loss():.3f}<' in page
     assert 'id="confusion-matrix"' not in page
+
+
+def test_label_mixing_is_refused_for_a_multi_label_model(csv_path):
+    import keras
+
+    ds = MultiLabelDataset.from_csv(csv_path)
+    model = ImageClassifier(ds.labels, "resnet18", weights=None, image_size=32, multi_label=True)
+    with pytest.raises(ValueError, match="MixUp and CutMix mix one label per image.*multi_label=True"):
+        model.fine_tune(ds, epochs=1, augment=keras.layers.MixUp(alpha=0.2))
