@@ -68,6 +68,17 @@ class ImageValidationError(ValueError):
         super().__init__(f"{len(self.skipped)} file(s) cannot be used as images:\n{lines}\n{remedy}")
 
 
+
+def _csv_rows(csv_path):
+    """The non-blank rows of a CSV file (a BOM dropped); ValueError for a missing or empty file."""
+    if not os.path.isfile(csv_path):
+        raise ValueError(f"CSV file not found. Received: csv_path={csv_path!r}")
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
+    if not rows:
+        raise ValueError(f"The CSV file is empty. Received: csv_path={csv_path!r}")
+    return rows
+
 def _check_all(entries, *, max_pixels, cache_path, progress, recheck=False):
     """Checks ``(id, path, label)`` entries in parallel; returns records and skipped files.
 
@@ -405,12 +416,7 @@ class ClassificationDataset:
         against ``root`` (default: the CSV file's folder). Label fixes go to
         ``CSV_DIR/.keras_cvcls/CSV_NAME.label_fixes.json``.
         """
-        if not os.path.isfile(csv_path):
-            raise ValueError(f"CSV file not found. Received: csv_path={csv_path!r}")
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
-        if not rows:
-            raise ValueError(f"The CSV file is empty. Received: csv_path={csv_path!r}")
+        rows = _csv_rows(csv_path)
         header = [cell.strip() for cell in rows[0]]
         if path_column in header and label_column in header:
             p, l = header.index(path_column), header.index(label_column)

@@ -1,12 +1,11 @@
 """``MultiLabelDataset``: images that each hold a set of labels (a shelf with a can and a carton)."""
 
-import csv
 import dataclasses
 import os
 
 import numpy as np
 
-from keras_cvcls.data.classification_dataset import ClassificationDataset
+from keras_cvcls.data.classification_dataset import ClassificationDataset, _csv_rows
 from keras_cvcls.data.file_names import name_problem, printable
 from keras_cvcls.data.image_check import DEFAULT_MAX_PIXELS
 from keras_cvcls.data.iterative_split import iterative_split_indices
@@ -133,12 +132,7 @@ class MultiLabelDataset(ClassificationDataset):
         Raises:
             ValueError: for a missing or empty file, or a header without the columns.
         """
-        if not os.path.isfile(csv_path):
-            raise ValueError(f"CSV file not found. Received: csv_path={csv_path!r}")
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
-        if not rows:
-            raise ValueError(f"The CSV file is empty. Received: csv_path={csv_path!r}")
+        rows = _csv_rows(csv_path)
         header = [cell.strip() for cell in rows[0]]
         path_names = (path_column, "filename") if path_column == "path" else (path_column,)
         path_name = next((n for n in path_names if n in header), None)
