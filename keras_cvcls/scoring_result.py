@@ -50,3 +50,19 @@ class ScoringResult:
                 **({"present": list(self.present)} if self.present is not None else {}),
             }
         )
+
+
+def scoring_results(scores, labels, thresholds=None):
+    """One :class:`ScoringResult` per row of scores ``[N, C]`` (top label, scores, labels).
+
+    With ``thresholds`` (a multi-label model's, one per label) each result also lists the
+    labels ``present``: those whose score is at or above their threshold, in label order.
+    """
+    labels = tuple(labels)
+    results = []
+    for row in scores:
+        present = None
+        if thresholds is not None:
+            present = tuple(label for label, score, t in zip(labels, row, thresholds, strict=True) if score >= t)
+        results.append(ScoringResult(label=labels[int(np.argmax(row))], scores=row, labels=labels, present=present))
+    return results

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from keras_cvcls.export.edge_files import EDGE_FORMATS, read_edge_info
+from keras_cvcls.scoring_result import scoring_results
 
 
 class EdgeClassifier:
@@ -96,8 +97,6 @@ class EdgeClassifier:
 
     def classify(self, images, *, batch_size=32, allow_private_addresses=None):
         """Results for raw images, :class:`~keras_cvcls.ScoringResult` objects, as :meth:`ImageClassifier.classify`."""
-        from keras_cvcls.models.image_classifier import scoring_results
-
         scores = self.predict_scores(images, batch_size=batch_size, allow_private_addresses=allow_private_addresses)
         return scoring_results(scores, self.labels)
 

@@ -9,6 +9,7 @@ from keras_cvcls.data.decode import check_resize_mode, normalize_image_size
 from keras_cvcls.data.normalization import ImageNormalization
 from keras_cvcls.models.backbone_registry import create_backbone, get_backbone_config
 from keras_cvcls.models.precision import AUTO, dtype_policy, resolve_precision
+from keras_cvcls.scoring_result import scoring_results
 
 POOLINGS = ("avg", "max")
 CLASSIFIER_FILE = "classifier.json"
@@ -67,24 +68,6 @@ def predict_on(keras_model, data, image_size, resize_mode, *, batch_size=32, ver
             np.asarray(keras_model.predict_on_batch(pixels[i : i + batch_size])) for i in range(0, len(pixels), batch_size)
         ])
     return keras_model.predict(pixels, batch_size=batch_size, verbose=verbose)
-
-
-def scoring_results(scores, labels, thresholds=None):
-    """One :class:`~keras_cvcls.ScoringResult` per row of scores ``[N, C]`` (top label, scores, labels).
-
-    With ``thresholds`` (a multi-label model's, one per label) each result also lists the
-    labels ``present``: those whose score is at or above their threshold, in label order.
-    """
-    from keras_cvcls.scoring_result import ScoringResult
-
-    labels = tuple(labels)
-    results = []
-    for row in scores:
-        present = None
-        if thresholds is not None:
-            present = tuple(label for label, score, t in zip(labels, row, thresholds, strict=True) if score >= t)
-        results.append(ScoringResult(label=labels[int(np.argmax(row))], scores=row, labels=labels, present=present))
-    return results
 
 
 def check_thresholds(thresholds, labels):

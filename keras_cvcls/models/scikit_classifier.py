@@ -10,7 +10,8 @@ import numpy as np
 from keras_cvcls.data.decode import check_resize_mode, normalize_image_size
 from keras_cvcls.data.normalization import ImageNormalization
 from keras_cvcls.models.backbone_registry import create_backbone, get_backbone_config
-from keras_cvcls.models.image_classifier import CLASSIFIER_FILE, ImageClassifier, predict_on, scoring_results
+from keras_cvcls.models.image_classifier import CLASSIFIER_FILE, ImageClassifier, predict_on
+from keras_cvcls.scoring_result import scoring_results
 
 FEATURES_FILE = "feature_extractor.keras"
 LEARNER_FILE = "learner.joblib"
